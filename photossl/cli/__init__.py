@@ -1,0 +1,1 @@
+"""The ``photossl`` command line."""

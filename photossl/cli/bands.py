@@ -1,0 +1,116 @@
+"""``photossl bands``: band diagram along Gamma-X-M-Gamma and DOS of one cell, as a figure and numbers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+CELL_KINDS = ("levelset", "rods", "holes", "cylinder")
+
+
+def _float_pair(text: str, name: str) -> tuple[float, float]:
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{name} must be two numbers 'LOW,HIGH', got '{text}'") from None
+    return low, high
+
+
+def load_eps_file(path: Path, key: str | None):
+    """An (N, N) permittivity map from .npy, .npz or .h5/.hdf5 (dataset ``key``, or the only 2-D dataset)."""
+    import numpy as np
+
+    from photossl.errors import PhotosslError
+
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with np.load(path, allow_pickle=False) as archive:
+                names = [key] if key else list(archive.files)
+                if len(names) != 1 or names[0] not in archive.files:
+                    raise PhotosslError(f"{path}: name the array with --key (has {', '.join(archive.files)})")
+                return archive[names[0]]
+        if suffix in (".h5", ".hdf5", ".nc"):
+            import h5py
+
+            with h5py.File(path, "r") as handle:
+                if key:
+                    if key not in handle:
+                        raise PhotosslError(f"{path}: no dataset '{key}'")
+                    return handle[key][()]
+                found = []
+                handle.visititems(lambda name, obj: found.append(name) if getattr(obj, "ndim", 0) == 2 else None)
+                if len(found) != 1:
+                    raise PhotosslError(f"{path}: name the 2-D dataset with --key (found {len(found)})")
+                return handle[found[0]][()]
+    except PhotosslError:
+        raise
+    except (OSError, ValueError, KeyError) as err:
+        raise PhotosslError(f"cannot read {path}: {err}") from None
+    raise PhotosslError(f"{path}: unsupported file type '{suffix}' (use .npy, .npz or .h5)")
+
+
+@click.command("bands")
+@click.option("--eps", "eps_file", type=click.Path(path_type=Path), default=None,
+              help="Permittivity map (.npy, .npz, .h5) with axis 0 = x. Omit to generate a cell.")
+@click.option("--key", default=None, help="Dataset or array name inside --eps (HDF5/npz).")
+@click.option("--cell", "cell_kind", type=click.Choice(CELL_KINDS), default="levelset", show_default=True,
+              help="Generated cell kind when --eps is not given.")
+@click.option("--group", default="p1", show_default=True, help="Plane group of a generated level-set cell.")
+@click.option("--seed", default=0, show_default=True, help="Seed of a generated cell.")
+@click.option("--size", default=32, show_default=True, help="Pixels per side of a generated cell.")
+@click.option("--max-order", default=1, show_default=True, help="Max Fourier order of a level-set cell.")
+@click.option("--eps-in-range", default="1,20", show_default=True, help="eps_in ~ U(LOW, HIGH) (level set).")
+@click.option("--eps-out-range", default="1,20", show_default=True, help="eps_out ~ U(LOW, HIGH) (level set).")
+@click.option("--filling-range", default="0.01,0.99", show_default=True, help="Filling ~ U(LOW, HIGH).")
+@click.option("--radius", default=0.2, show_default=True, help="Radius (in a) of rods/holes/cylinder cells.")
+@click.option("--eps-high", default=8.9, show_default=True, help="Dielectric eps of rods/holes/cylinder cells.")
+@click.option("--polarization", type=click.Choice(["tm", "te", "both"]), default="both", show_default=True)
+@click.option("--n-bands", default=10, show_default=True, help="Number of bands.")
+@click.option("--points-per-segment", default=24, show_default=True, help="k-points per path segment.")
+@click.option("--grid-size", default=25, show_default=True, help="k-grid per axis for the DOS (SIB-CL: 25).")
+@click.option("--cutoff", default=5.0, show_default=True, help="Plane waves with |G| <= cutoff.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bands-out"), show_default=True,
+              help="Output directory for bands.png, bands.nc and bands.csv.")
+def bands(eps_file, key, cell_kind, group, seed, size, max_order, eps_in_range, eps_out_range, filling_range,
+          radius, eps_high, polarization, n_bands, points_per_segment, grid_size, cutoff, out_dir):
+    """Band diagram (Γ-X-M-Γ) and DOS of one cell: writes a PNG figure and the numbers (NetCDF + CSV)."""
+    import numpy as np
+
+    from photossl.errors import PhotosslError
+    from photossl.physics import cylinder_cell, fourier_level_set_cell, validate_eps
+
+    if eps_file is not None:
+        if not eps_file.exists():
+            raise PhotosslError(f"permittivity file not found: {eps_file}")
+        eps = load_eps_file(eps_file, key)
+        description = f"{eps_file.name}"
+    elif cell_kind == "levelset":
+        cell = fourier_level_set_cell(
+            seed=seed, n=size, max_order=max_order, group=group,
+            filling_range=_float_pair(filling_range, "--filling-range"),
+            eps_in_range=_float_pair(eps_in_range, "--eps-in-range"),
+            eps_out_range=_float_pair(eps_out_range, "--eps-out-range"),
+        )
+        eps = cell.eps
+        description = f"level set {cell.group}, seed {seed}"
+    else:
+        inside, outside = (1.0, eps_high) if cell_kind == "holes" else (eps_high, 1.0)
+        eps = cylinder_cell(radius, inside, outside, n=size)
+        description = f"{cell_kind}, r = {radius}a, eps = {eps_high}"
+    eps = validate_eps(eps)
+    if eps.ndim != 2:
+        raise PhotosslError(f"bands needs one 2-D (N, N) cell, got shape {eps.shape}")
+    if n_bands < 1 or grid_size < 1 or points_per_segment < 1:
+        raise PhotosslError("--n-bands, --grid-size and --points-per-segment must be >= 1")
+
+    from photossl.physics.band_report import compute_band_report, write_band_report
+
+    polarizations = ("tm", "te") if polarization == "both" else (polarization,)
+    report = compute_band_report(eps, polarizations, n_bands, points_per_segment, grid_size, cutoff)
+    paths = write_band_report(report, out_dir, description)
+    for path in paths:
+        click.echo(f"wrote {path}")

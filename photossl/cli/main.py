@@ -1,0 +1,39 @@
+"""The ``photossl`` command group. Sub-commands import their heavy dependencies lazily."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# name -> (module, attribute); modules are imported only when the command runs or its help is shown.
+_COMMANDS = {
+    "bands": ("photossl.cli.bands", "bands"),
+}
+
+
+class _LazyGroup(click.Group):
+    """Loads sub-commands on demand and turns PhotosslError into a one-line error."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in _COMMANDS:
+            return None
+        module_name, attribute = _COMMANDS[name]
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def invoke(self, ctx: click.Context):
+        from photossl.errors import PhotosslError
+
+        try:
+            return super().invoke(ctx)
+        except PhotosslError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=_LazyGroup)
+@click.version_option(package_name="photossl")
+def cli() -> None:
+    """photossl: photonic-crystal data, band solver, and equivariant self-supervised learning."""

@@ -1,0 +1,39 @@
+"""Encoders by name, for configs and the CLI."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+from torch import nn
+
+from photossl.errors import PhotosslError
+from photossl.models.digits_cnn import DigitsCNN
+from photossl.models.essl_encoder import ESSLEncoder
+from photossl.models.resnet import cifar_resnet18
+from photossl.models.small_encoder import SmallEncoder
+
+ENCODERS: dict[str, Callable[..., nn.Module]] = {
+    "essl": ESSLEncoder,
+    "small": SmallEncoder,
+    "resnet18": cifar_resnet18,
+    "digits": DigitsCNN,
+}
+
+
+def build_encoder(name: str, **kwargs) -> nn.Module:
+    """Build the encoder registered as ``name`` ('essl', 'small', 'resnet18', 'digits') with ``kwargs``.
+
+    Every encoder has ``.feature_dim`` and maps ``(B, C, H, W) -> (B, feature_dim)``. An unknown name or
+    keyword raises :class:`~photossl.errors.PhotosslError` (a ``ValueError``) listing the valid choices.
+    """
+    if name not in ENCODERS:
+        raise PhotosslError(f"unknown encoder {name!r}; choose one of: {', '.join(sorted(ENCODERS))}")
+    builder = ENCODERS[name]
+    signature = inspect.signature(builder)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as err:
+        accepted = ", ".join(signature.parameters)
+        raise PhotosslError(f"bad arguments for encoder {name!r} ({err}); it accepts: {accepted}") from None
+    return builder(**kwargs)

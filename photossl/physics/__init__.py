@@ -1,0 +1,48 @@
+"""Physics: unit cells, plane groups, k-points, the plane-wave band solver, DOS and band gaps."""
+
+from photossl.physics.cells import (
+    LevelSetCell,
+    cylinder_cell,
+    fourier_level_set_cell,
+    holes_cell,
+    rods_cell,
+    surrogate_cylinder_cell,
+    validate_eps,
+)
+from photossl.physics.kpoints import (
+    IrreducibleKPoints,
+    KPath,
+    cell_point_group,
+    gxmg_path,
+    monkhorst_pack_grid,
+    reduce_kpoints,
+    sibcl_grid,
+)
+from photossl.physics.plane_groups import PLANE_GROUPS, apply_operation, plane_group, point_group, symmetrize
+from photossl.physics.solver import BandResult, PlaneWaveBasis, plane_wave_basis, solve_bands, solve_bands_full
+
+__all__ = [
+    "BandResult",
+    "IrreducibleKPoints",
+    "KPath",
+    "LevelSetCell",
+    "PLANE_GROUPS",
+    "PlaneWaveBasis",
+    "apply_operation",
+    "cell_point_group",
+    "cylinder_cell",
+    "fourier_level_set_cell",
+    "gxmg_path",
+    "holes_cell",
+    "monkhorst_pack_grid",
+    "plane_group",
+    "plane_wave_basis",
+    "point_group",
+    "reduce_kpoints",
+    "rods_cell",
+    "sibcl_grid",
+    "solve_bands",
+    "solve_bands_full",
+    "surrogate_cylinder_cell",
+    "symmetrize",
+]

@@ -1,0 +1,274 @@
+"""Plane-wave-expansion band solver for 2D photonic crystals on the square lattice, batched with torch.
+
+Frequencies are omega a / (2 pi c); k is in units of 2 pi / a. The permittivity map is a pixel staircase whose exact
+Fourier coefficients (the pixel DFT times the pixel's sinc form factor) build the Toeplitz matrix [eps].
+
+TM (E along z): |k+G|^2 e = omega^2 [eps] e, a generalized Hermitian problem whose right-hand side does not depend on
+k. With [eps] = L L^H and W = L^-1 it becomes C(k) = W diag(|k+G|^2) W^H, affine in (|k|^2, k_x, k_y), so C is
+assembled for every k from four precomputed matrices (this is Laurent's rule for the continuous E_z, i.e. the
+"inverse rule" |k+G| [eps]^-1 |k+G'|).
+
+TE (H along z): (k+G).(k+G') eta_{G,G'} h = omega^2 h with eta = [eps]^-1 (inverse rule, default) or [1/eps]
+(Ho's rule), also affine in k.
+
+Group velocities follow from Hellmann-Feynman: d(omega^2)/dk = y^H (dC/dk) y for normalised eigenvectors y.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from photossl.errors import PhotosslError
+from photossl.physics.cells import validate_eps
+
+Polarization = Literal["tm", "te"]
+
+DEFAULT_CUTOFF = 5.0
+
+
+@dataclass(frozen=True)
+class PlaneWaveBasis:
+    """Reciprocal lattice vectors G (integers) kept in the expansion."""
+
+    g: np.ndarray  # (n_pw, 2) integer
+
+    @property
+    def size(self) -> int:
+        return len(self.g)
+
+
+def plane_wave_basis(cutoff: float = DEFAULT_CUTOFF, shape: str = "circle") -> PlaneWaveBasis:
+    """All integer G with |G| <= cutoff ("circle") or max(|G_x|, |G_y|) <= cutoff ("square")."""
+    if cutoff < 0:
+        raise PhotosslError(f"plane-wave cutoff must be >= 0, got {cutoff}")
+    p = int(np.floor(cutoff))
+    gx, gy = np.meshgrid(np.arange(-p, p + 1), np.arange(-p, p + 1), indexing="ij")
+    g = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    if shape == "circle":
+        keep = (g**2).sum(axis=1) <= cutoff**2 + 1e-9
+    elif shape == "square":
+        keep = np.ones(len(g), dtype=bool)
+    else:
+        raise PhotosslError(f"plane-wave basis shape must be 'circle' or 'square', got '{shape}'")
+    g = g[keep]
+    order = np.lexsort((g[:, 1], g[:, 0], (g**2).sum(axis=1)))
+    return PlaneWaveBasis(g[order])
+
+
+def pixel_fourier_coefficients(eps: torch.Tensor, differences: np.ndarray) -> torch.Tensor:
+    """Exact Fourier coefficients of a pixel staircase at integer wavevectors ``differences`` (..., 2).
+
+    eps: (B, N, N) real. Returns (B, *differences.shape[:-1]) complex. Pixel (i, j) is the square centred at (i/N,
+    j/N); its form factor is sinc(q_x / N) sinc(q_y / N) (numpy's normalised sinc).
+    """
+    n = eps.shape[-1]
+    spectrum = torch.fft.fft2(eps) / (n * n)
+    qx = torch.as_tensor(differences[..., 0], device=eps.device)
+    qy = torch.as_tensor(differences[..., 1], device=eps.device)
+    form = torch.sinc(qx.to(eps.dtype) / n) * torch.sinc(qy.to(eps.dtype) / n)
+    return spectrum[:, qx % n, qy % n] * form
+
+
+@dataclass
+class BandResult:
+    """Frequencies and optional extras from :func:`solve_bands_full`; arrays are numpy."""
+
+    frequencies: np.ndarray  # (B, K, n_bands)
+    group_velocities: np.ndarray | None = None  # (B, K, n_bands, 2), units of c, Cartesian (= reciprocal basis)
+    eigenvectors: np.ndarray | None = None  # (B, K, n_pw, n_bands) in the plane-wave basis
+    basis: PlaneWaveBasis | None = None
+
+
+def _affine_operators(
+    eps: torch.Tensor, basis: PlaneWaveBasis, polarization: str, te_rule: str
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Four (B, n, n) Hermitian matrices [M_kk, M_kx, M_ky, M_0] with C(k) = |k|^2 M_kk + k_x M_kx + k_y M_ky + M_0.
+
+    For TM also returns W = L^-1 (to map eigenvectors back to plane-wave amplitudes); None for TE.
+    """
+    g = basis.g
+    differences = g[:, None, :] - g[None, :, :]
+    cdtype = torch.complex128 if eps.dtype == torch.float64 else torch.complex64
+    gx = torch.as_tensor(g[:, 0], dtype=eps.dtype, device=eps.device)
+    gy = torch.as_tensor(g[:, 1], dtype=eps.dtype, device=eps.device)
+    if polarization == "tm":
+        toeplitz = pixel_fourier_coefficients(eps, differences).to(cdtype)
+        lower = torch.linalg.cholesky(toeplitz)
+        identity = torch.eye(basis.size, dtype=cdtype, device=eps.device).expand_as(toeplitz)
+        w = torch.linalg.solve_triangular(lower, identity, upper=False)
+        wh = w.mH
+        ops = torch.stack(
+            [
+                w @ wh,
+                2 * (w * gx.to(cdtype)) @ wh,
+                2 * (w * gy.to(cdtype)) @ wh,
+                (w * (gx**2 + gy**2).to(cdtype)) @ wh,
+            ],
+            dim=1,
+        )
+        return ops, w
+    if te_rule == "inverse":
+        eta = torch.linalg.inv(pixel_fourier_coefficients(eps, differences).to(cdtype))
+    elif te_rule == "ho":
+        eta = pixel_fourier_coefficients(1.0 / eps, differences).to(cdtype)
+    else:
+        raise PhotosslError(f"TE Fourier factorisation rule must be 'inverse' or 'ho', got '{te_rule}'")
+    sum_x = (gx[:, None] + gx[None, :]).to(cdtype)
+    sum_y = (gy[:, None] + gy[None, :]).to(cdtype)
+    dot = (gx[:, None] * gx[None, :] + gy[:, None] * gy[None, :]).to(cdtype)
+    ops = torch.stack([eta, sum_x * eta, sum_y * eta, dot * eta], dim=1)
+    return ops, None
+
+
+def _kp_reduced_operators(
+    cell_ops: torch.Tensor, k: torch.Tensor, spacing: float, n_vectors: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """k.p reduced bases: exact eigenvectors at anchor k-points plus their first-order response to k.
+
+    Each k is assigned to the nearest point of an anchor grid of the given spacing. At anchor k_a the lowest
+    ``n_vectors`` eigenvectors V of C(k_a) and dC/dk_x V, dC/dk_y V span a subspace whose Rayleigh-Ritz eigenvalues
+    are exact at k_a and accurate to fourth order in |k - k_a| nearby. Returns (anchor index per k, orthonormal bases
+    (A, n, r), reduced operators (A, 4, r, r)).
+    """
+    anchor_keys = torch.round(k / spacing).to(torch.int64)
+    unique_keys, anchor_of_k = torch.unique(anchor_keys, dim=0, return_inverse=True)
+    anchors = unique_keys.to(k.dtype) * spacing
+    coeffs = torch.stack(
+        [(anchors**2).sum(dim=1), anchors[:, 0], anchors[:, 1], torch.ones_like(anchors[:, 0])], dim=1
+    ).to(cell_ops.dtype)
+    c_anchor = torch.einsum("at,tij->aij", coeffs, cell_ops)
+    _, u = torch.linalg.eigh(c_anchor)
+    v0 = u[:, :, :n_vectors]
+    ka = anchors.to(cell_ops.dtype)
+    dcx = 2 * ka[:, 0, None, None] * cell_ops[0] + cell_ops[1]
+    dcy = 2 * ka[:, 1, None, None] * cell_ops[0] + cell_ops[2]
+    span = torch.cat([v0, dcx @ v0, dcy @ v0], dim=2)
+    q, _ = torch.linalg.qr(span)
+    reduced = torch.einsum("air,tij,ajs->atrs", q.conj(), cell_ops, q)
+    reduced = 0.5 * (reduced + reduced.mH)
+    return anchor_of_k, q, reduced
+
+
+def _check_kpoints(kpoints) -> np.ndarray:
+    k = np.asarray(kpoints, dtype=np.float64)
+    if k.ndim == 1 and k.shape == (2,):
+        k = k[None, :]
+    if k.ndim != 2 or k.shape[1] != 2:
+        raise PhotosslError(f"k-points must have shape (K, 2), got {np.shape(kpoints)}")
+    if not np.all(np.isfinite(k)):
+        raise PhotosslError("k-points contain NaN or infinite values")
+    return k
+
+
+def solve_bands_full(
+    eps,
+    kpoints,
+    polarization: Polarization = "tm",
+    n_bands: int = 10,
+    cutoff: float = DEFAULT_CUTOFF,
+    basis_shape: str = "circle",
+    te_rule: str = "inverse",
+    group_velocities: bool = False,
+    eigenvectors: bool = False,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float64,
+    k_chunk: int | None = None,
+    anchor_spacing: float | None = None,
+    anchor_extra_bands: int = 4,
+) -> BandResult:
+    """Bands of a batch of cells at k-points; see :func:`solve_bands` for the arguments. Always batched output."""
+    if polarization not in ("tm", "te"):
+        raise PhotosslError(f"polarization must be 'tm' or 'te', got '{polarization}'")
+    if isinstance(eps, torch.Tensor):
+        device = device or eps.device
+        eps = eps.detach().cpu().numpy()
+    eps_np = validate_eps(eps)
+    batched = eps_np[None] if eps_np.ndim == 2 else eps_np
+    k = _check_kpoints(kpoints)
+    basis = plane_wave_basis(cutoff, basis_shape)
+    if not 1 <= n_bands <= basis.size:
+        raise PhotosslError(f"n_bands must be between 1 and the basis size {basis.size}, got {n_bands}")
+
+    device = torch.device(device or "cpu")
+    eps_t = torch.as_tensor(batched, dtype=dtype, device=device)
+    ops, w = _affine_operators(eps_t, basis, polarization, te_rule)
+    n_cells, n_pw = ops.shape[0], basis.size
+    n_k = len(k)
+    k_t = torch.as_tensor(k, dtype=dtype, device=device)
+    coeffs = torch.stack([(k_t**2).sum(dim=1), k_t[:, 0], k_t[:, 1], torch.ones_like(k_t[:, 0])], dim=1)
+    coeffs = coeffs.to(ops.dtype)
+    # Bound the (chunk, n, n) working set to about 64 MB of complex128.
+    chunk = k_chunk or max(1, int(4_000_000 // (n_pw * n_pw)))
+    need_vectors = group_velocities or eigenvectors
+
+    freqs = np.empty((n_cells, n_k, n_bands))
+    velocities = np.empty((n_cells, n_k, n_bands, 2)) if group_velocities else None
+    vectors = np.empty((n_cells, n_k, n_pw, n_bands), dtype=np.complex128) if eigenvectors else None
+    for cell in range(n_cells):
+        cell_ops = ops[cell]
+        if anchor_spacing:
+            anchor_of_k, projectors, reduced_ops = _kp_reduced_operators(
+                cell_ops, k_t, anchor_spacing, min(n_pw, n_bands + anchor_extra_bands)
+            )
+        for start in range(0, n_k, chunk):
+            stop = min(start + chunk, n_k)
+            if anchor_spacing:
+                chunk_ops = reduced_ops[anchor_of_k[start:stop]]  # (k, 4, r, r)
+                c = torch.einsum("kt,ktij->kij", coeffs[start:stop], chunk_ops)
+                grad_ops = chunk_ops[:, :3]
+            else:
+                c = torch.einsum("kt,tij->kij", coeffs[start:stop], cell_ops)
+                grad_ops = cell_ops[:3].unsqueeze(0)
+            if need_vectors:
+                values, vecs = torch.linalg.eigh(c)
+                values, vecs = values[:, :n_bands], vecs[:, :, :n_bands]
+            else:
+                values = torch.linalg.eigvalsh(c)[:, :n_bands]
+            omega = torch.sqrt(torch.clamp(values, min=0.0))
+            freqs[cell, start:stop] = omega.cpu().numpy()
+            if group_velocities:
+                kk = k_t[start:stop].to(ops.dtype)
+                # dC/dk_x = 2 k_x M_kk + M_kx (and likewise for y)
+                dcx = 2 * kk[:, 0, None, None] * grad_ops[:, 0] + grad_ops[:, 1]
+                dcy = 2 * kk[:, 1, None, None] * grad_ops[:, 0] + grad_ops[:, 2]
+                dlx = torch.einsum("kib,kij,kjb->kb", vecs.conj(), dcx, vecs).real
+                dly = torch.einsum("kib,kij,kjb->kb", vecs.conj(), dcy, vecs).real
+                safe = torch.where(omega > 1e-12, 2 * omega, torch.ones_like(omega))
+                vel = torch.stack([dlx / safe, dly / safe], dim=-1)
+                vel = torch.where((omega > 1e-12)[..., None], vel, torch.zeros_like(vel))
+                velocities[cell, start:stop] = vel.cpu().numpy()
+            if eigenvectors:
+                if anchor_spacing:
+                    vecs = projectors[anchor_of_k[start:stop]] @ vecs
+                amplitudes = w[cell].mH @ vecs if w is not None else vecs
+                vectors[cell, start:stop] = amplitudes.cpu().numpy()
+    return BandResult(freqs, velocities, vectors, basis)
+
+
+def solve_bands(
+    eps,
+    kpoints,
+    polarization: Polarization = "tm",
+    n_bands: int = 10,
+    **accuracy_options,
+) -> np.ndarray:
+    """Photonic band frequencies omega a / (2 pi c) of 2D square-lattice cells, ascending.
+
+    Args:
+        eps: (N, N) or (B, N, N) relative permittivity, axis 0 = x (first lattice vector). numpy or torch.
+        kpoints: (K, 2) in fractions of the reciprocal lattice vectors (2 pi/a x, 2 pi/a y).
+        polarization: "tm" (E along z) or "te" (H along z).
+        n_bands: number of lowest bands returned.
+        **accuracy_options: ``cutoff`` (plane waves with |G| <= cutoff, default 5), ``basis_shape`` ("circle" or
+            "square"), ``te_rule`` ("inverse" or "ho"), ``device``, ``dtype``, ``k_chunk``.
+
+    Returns:
+        (K, n_bands) for a single cell or (B, K, n_bands) for a batch, as a numpy array.
+    """
+    single = np.ndim(eps) == 2
+    result = solve_bands_full(eps, kpoints, polarization, n_bands, **accuracy_options)
+    return result.frequencies[0] if single else result.frequencies

@@ -1,0 +1,74 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from photossl.models import PeriodicConv2d, periodic_pad, same_conv2d
+
+
+def _tiled_pad(x, pad):
+    """Reference: tile the map 2k+1 times each way and crop the centre, k large enough."""
+    h, w = x.shape[-2:]
+    k = max(pad // h, pad // w) + 1
+    big = x.repeat(1, 1, 2 * k + 1, 2 * k + 1)
+    return big[..., k * h - pad : (k + 1) * h + pad, k * w - pad : (k + 1) * w + pad]
+
+
+def _circular_correlation_loop(x, weight, bias):
+    """Reference: out = sum over kernel offsets of w[dy, dx] * x rolled so that x[y + dy - p, x + dx - p] lands on y, x."""
+    k = weight.shape[-1]
+    p = k // 2
+    out = bias.view(1, -1, 1, 1).expand(x.shape[0], -1, *x.shape[-2:]).clone()
+    for dy in range(k):
+        for dx in range(k):
+            shifted = torch.roll(x, shifts=(p - dy, p - dx), dims=(-2, -1))
+            out = out + torch.einsum("oc,bchw->bohw", weight[:, :, dy, dx], shifted)
+    return out
+
+
+@pytest.mark.parametrize("size,pad", [((5, 6), 0), ((5, 6), 2), ((5, 6), 5), ((2, 3), 3), ((1, 1), 3), ((4, 2), 7)])
+def test_periodic_pad_matches_tiling(size, pad):
+    x = torch.randn(2, 3, *size)
+    out = periodic_pad(x, pad)
+    assert out.shape == (2, 3, size[0] + 2 * pad, size[1] + 2 * pad)
+    assert torch.equal(out, _tiled_pad(x, pad))
+
+
+def test_periodic_pad_agrees_with_circular_fpad_where_that_works():
+    x = torch.randn(1, 2, 6, 6)
+    assert torch.equal(periodic_pad(x, 3), F.pad(x, (3, 3, 3, 3), mode="circular"))
+
+
+def test_periodic_pad_rejects_negative_pad():
+    with pytest.raises(ValueError, match="pad"):
+        periodic_pad(torch.zeros(1, 1, 4, 4), -1)
+
+
+@pytest.mark.parametrize("k,size", [(3, 8), (7, 8), (7, 4), (7, 2), (5, 1)])
+def test_periodic_conv_is_circular_correlation(k, size):
+    torch.manual_seed(0)
+    conv = PeriodicConv2d(3, 4, k).double()
+    x = torch.randn(2, 3, size, size, dtype=torch.float64)
+    expected = _circular_correlation_loop(x, conv.weight, conv.bias)
+    torch.testing.assert_close(conv(x), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("shift", [(1, 0), (0, 3), (5, 7), (-2, 31)])
+def test_periodic_conv_commutes_with_every_roll_and_zero_padding_does_not(shift):
+    torch.manual_seed(1)
+    x = torch.randn(2, 1, 32, 32, dtype=torch.float64)
+    roll = lambda t: torch.roll(t, shift, dims=(-2, -1))  # noqa: E731
+    periodic = same_conv2d(1, 8, 7, circular=True).double()
+    torch.testing.assert_close(periodic(roll(x)), roll(periodic(x)), rtol=0, atol=1e-12)
+    zero = same_conv2d(1, 8, 7, circular=False).double()
+    zero.load_state_dict(periodic.state_dict())
+    assert (zero(roll(x)) - roll(zero(x))).abs().max() > 1e-2
+    # Away from the borders the two paddings agree: only the wrap-around differs.
+    torch.testing.assert_close(zero(x)[..., 3:-3, 3:-3], periodic(x)[..., 3:-3, 3:-3], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [0, 2, 4])
+def test_even_or_empty_kernels_are_rejected(k):
+    with pytest.raises(ValueError, match="kernel_size"):
+        PeriodicConv2d(1, 1, k)
+    with pytest.raises(ValueError, match="kernel_size"):
+        same_conv2d(1, 1, k, circular=False)
