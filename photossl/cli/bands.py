@@ -72,7 +72,7 @@ def load_eps_file(path: Path, key: str | None):
 @click.option("--n-bands", default=10, show_default=True, help="Number of bands.")
 @click.option("--points-per-segment", default=24, show_default=True, help="k-points per path segment.")
 @click.option("--grid-size", default=25, show_default=True, help="k-grid per axis for the DOS (SIB-CL: 25).")
-@click.option("--cutoff", default=5.0, show_default=True, help="Plane waves with |G| <= cutoff.")
+@click.option("--cutoff", default=6.0, show_default=True, help="Plane waves with |G| <= cutoff.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bands-out"), show_default=True,
               help="Output directory for bands.png, bands.nc and bands.csv.")
 def bands(eps_file, key, cell_kind, group, seed, size, max_order, eps_in_range, eps_out_range, filling_range,

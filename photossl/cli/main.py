@@ -9,6 +9,9 @@ import click
 # name -> (module, attribute); modules are imported only when the command runs or its help is shown.
 _COMMANDS = {
     "bands": ("photossl.cli.bands", "bands"),
+    "pretrain": ("photossl.cli.pretrain", "pretrain"),
+    "generate": ("photossl.cli.generate", "generate"),
+    "import-sibcl": ("photossl.cli.import_sibcl", "import_sibcl"),
 }
 
 

@@ -3,19 +3,52 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from photossl.errors import PhotosslError
 
 
+def _wrap(x: Tensor, pad: int) -> Tensor:
+    x = torch.cat([x[..., -pad:, :], x, x[..., :pad, :]], dim=-2)
+    return torch.cat([x[..., -pad:], x, x[..., :pad]], dim=-1)
+
+
+class _PeriodicPad(torch.autograd.Function):
+    """Wrap-around padding whose backward folds the border gradients back in place.
+
+    Autograd's own backward of ``F.pad(mode="circular")`` (or of the two ``cat``) materialises a zero tensor
+    per slice and copies into it; this fold is several times cheaper and is most of the cost of periodic
+    padding in a training step.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: Tensor, pad: int) -> Tensor:
+        return _wrap(x, pad)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        ctx.pad = inputs[1]
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        p = ctx.pad
+        cols = grad[..., p:-p].clone()
+        cols[..., -p:] += grad[..., :p]  # the left pad holds the last p columns
+        cols[..., :p] += grad[..., -p:]
+        out = cols[..., p:-p, :].clone()
+        out[..., -p:, :] += cols[..., :p, :]
+        out[..., :p, :] += cols[..., -p:, :]
+        return out, None
+
+
 def periodic_pad(x: Tensor, pad: int) -> Tensor:
     """Pad the two trailing (spatial) dims periodically by ``pad`` on every side.
 
-    Shape: ``(..., H, W) -> (..., H + 2 pad, W + 2 pad)``.
-
-    Unlike ``F.pad(mode="circular")`` this also works when ``pad`` exceeds ``H`` or ``W`` (the map is tiled
-    as often as needed), which happens when a wide kernel meets a small, deeply pooled map of a periodic cell.
+    Shape: ``(..., H, W) -> (..., H + 2 pad, W + 2 pad)``. Same values as ``F.pad(x, (pad,) * 4, "circular")``,
+    with a cheaper backward, and it also works when ``pad`` exceeds ``H`` or ``W`` (the map is then tiled as
+    often as needed), which happens when a wide kernel meets a small, deeply pooled map of a periodic cell.
     """
     if pad < 0:
         raise PhotosslError(f"pad must be >= 0, got {pad}")
@@ -23,7 +56,7 @@ def periodic_pad(x: Tensor, pad: int) -> Tensor:
         return x
     h, w = x.shape[-2:]
     if pad <= h and pad <= w:
-        return F.pad(x, (pad, pad, pad, pad), mode="circular")
+        return _PeriodicPad.apply(x, pad)
     rows = torch.arange(-pad, h + pad, device=x.device) % h
     cols = torch.arange(-pad, w + pad, device=x.device) % w
     return x.index_select(-2, rows).index_select(-1, cols)

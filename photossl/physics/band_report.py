@@ -22,7 +22,7 @@ def compute_band_report(
     n_bands: int = 10,
     points_per_segment: int = 24,
     grid_size: int = 25,
-    cutoff: float = 5.0,
+    cutoff: float = 6.0,
 ) -> xr.Dataset:
     """Bands along Gamma-X-M-Gamma, the SIB-CL DOS and the gaps for each polarization, in one Dataset."""
     path = gxmg_path(points_per_segment)

@@ -72,3 +72,24 @@ def test_even_or_empty_kernels_are_rejected(k):
         PeriodicConv2d(1, 1, k)
     with pytest.raises(ValueError, match="kernel_size"):
         same_conv2d(1, 1, k, circular=False)
+
+
+@pytest.mark.parametrize("size,pad", [((5, 6), 1), ((5, 6), 3), ((4, 4), 4), ((2, 3), 3)])
+def test_periodic_pad_gradient(size, pad):
+    x = torch.randn(2, 2, *size, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: periodic_pad(t, pad), (x,))
+    g = torch.randn(2, 2, size[0] + 2 * pad, size[1] + 2 * pad, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(periodic_pad(x, pad), x, g)
+    (expected,) = torch.autograd.grad(_tiled_pad(x, pad), x, g)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=1e-12)
+
+
+def test_periodic_pad_second_derivative():
+    x = torch.randn(1, 1, 4, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: periodic_pad(t, 2).pow(2), (x,))
+
+
+def test_periodic_pad_under_vmap():
+    x = torch.randn(3, 2, 1, 5, 6)
+    out = torch.vmap(lambda t: periodic_pad(t, 2))(x)
+    assert torch.equal(out, torch.stack([periodic_pad(t, 2) for t in x]))

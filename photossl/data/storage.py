@@ -1,0 +1,413 @@
+"""On-disk layout of a photossl dataset: chunk files, manifests, the writer lock, checksums, and ``open_dataset``.
+
+A dataset is a directory::
+
+    DIR/manifest.json                      chunks written by unsharded runs
+    DIR/manifest-shard<I>of<N>.json        chunks written by ``--shard I/N`` runs (any number of these)
+    DIR/chunks/chunk-<start:08d>.nc        cells [start, stop), NetCDF4 written by xarray's h5netcdf engine
+    DIR/generate.lock                      while an unsharded writer runs (generate-shard<I>of<N>.lock for a shard)
+
+Every manifest holds the full generate config and, per chunk file, its cell range and sha256. Readers take the union
+of all manifests found (in one directory or several), so shards may write into one shared directory or into separate
+ones. Chunk files and manifests are written to a temporary file in the same directory and renamed into place, so a
+killed writer leaves either the old or the new file, never a partial one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from photossl.errors import PhotosslError
+
+FORMAT = "photossl-dataset"
+FORMAT_VERSION = 1
+CHUNK_DIR = "chunks"
+# Attributes that differ between chunks of one dataset; dropped from the dataset-level attributes.
+CHUNK_ATTRS = ("data_sha256", "chunk_start", "chunk_stop")
+
+__all__ = [
+    "CHUNK_DIR",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "WriterLock",
+    "bundled_dataset_path",
+    "chunk_name",
+    "config_differences",
+    "dataset_sha256",
+    "file_sha256",
+    "lock_name",
+    "manifest_name",
+    "open_dataset",
+    "read_manifests",
+    "write_chunk",
+    "write_json_atomic",
+]
+
+
+def chunk_name(start: int) -> str:
+    """File name (inside ``DIR/chunks``) of the chunk whose first cell is ``start``."""
+    return f"chunk-{start:08d}.nc"
+
+
+def manifest_name(shard: tuple[int, int] | None) -> str:
+    """``manifest.json`` for an unsharded writer, ``manifest-shard<I>of<N>.json`` for shard I of N."""
+    return "manifest.json" if shard is None else f"manifest-shard{shard[0]}of{shard[1]}.json"
+
+
+def lock_name(shard: tuple[int, int] | None) -> str:
+    """``generate.lock`` for an unsharded writer, ``generate-shard<I>of<N>.lock`` for shard I of N."""
+    return "generate.lock" if shard is None else f"generate-shard{shard[0]}of{shard[1]}.lock"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_sha256(dataset) -> str:
+    """Hex sha256 over the arrays of an xarray Dataset (data variables and coordinates, by name; attributes excluded).
+
+    Two datasets with the same variables, dtypes, shapes and values have the same digest, however they were stored.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(map(str, dataset.variables)):
+        values = np.ascontiguousarray(dataset[name].values)
+        # strings come back from NetCDF as objects: hash their text, not their numpy representation
+        text = values.dtype.kind in "OUS"
+        header = f"{name}|{'str' if text else values.dtype.str}|{values.shape}|{dataset[name].dims}\n"
+        digest.update(header.encode())
+        digest.update("\x00".join(map(str, values.ravel())).encode() if text else values.tobytes())
+    return digest.hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _tmp_path(path: Path) -> Path:
+    # Hidden, and tagged with the writer's pid so that a later run can tell a dead writer's leftovers.
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def write_json_atomic(path: str | Path, content: dict) -> None:
+    """Write ``content`` as JSON to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = _tmp_path(path)
+    with open(tmp, "w") as handle:
+        json.dump(content, handle, indent=1, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def write_chunk(dataset, path: str | Path, encoding: dict | None = None) -> str:
+    """Write an xarray Dataset to NetCDF4 (h5netcdf) atomically; return the file's sha256.
+
+    The bytes depend only on the data, attributes and library versions (no timestamps), so two writes of one chunk
+    give the same file.
+    """
+    path = Path(path)
+    tmp = _tmp_path(path)
+    try:
+        dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding or {})
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        sha = file_sha256(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+    return sha
+
+
+def remove_dead_tmp_files(directory: Path) -> list[Path]:
+    """Delete ``.*.tmp-<pid>`` leftovers of writers that no longer run on this host; return what was removed."""
+    removed = []
+    for tmp in directory.glob(".*.tmp-*"):
+        pid_text = tmp.name.rsplit("-", 1)[-1]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            try:
+                tmp.unlink()
+                removed.append(tmp)
+            except OSError:
+                pass
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------------------- lock
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WriterLock:
+    """An exclusive lock file (created with O_CREAT | O_EXCL) holding the writer's pid and host.
+
+    A lock left by a dead process on this host is taken over (``on_warning`` is told); a lock held by a live process
+    or by another host is refused with a PhotosslError that names the file to delete if no writer is running.
+    """
+
+    def __init__(self, path: str | Path, on_warning=None):
+        self.path = Path(path)
+        self.on_warning = on_warning or (lambda message: print(f"Warning: {message}", file=sys.stderr))
+        self._held = False
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"pid": os.getpid(), "host": socket.gethostname()}, handle)
+        return True
+
+    def acquire(self) -> WriterLock:
+        for _ in range(3):
+            if self._create():
+                self._held = True
+                return self
+            try:
+                text = self.path.read_text()
+                holder = json.loads(text)
+                pid, host = int(holder["pid"]), str(holder["host"])
+            except FileNotFoundError:
+                continue  # released between our attempts
+            except (OSError, ValueError, KeyError, TypeError):
+                raise PhotosslError(
+                    f"{self.path} exists but is unreadable; if no photossl generate is writing to "
+                    f"{self.path.parent}, delete it and rerun"
+                ) from None
+            if host == socket.gethostname() and not _pid_alive(pid):
+                # Remove only the stale lock we read, not one a concurrent taker just created.
+                try:
+                    if self.path.read_text() == text:
+                        self.path.unlink()
+                except FileNotFoundError:
+                    pass
+                self.on_warning(f"took over the stale lock {self.path} of process {pid}, which is no longer running")
+                continue
+            where = "this host" if host == socket.gethostname() else f"host {host}"
+            raise PhotosslError(
+                f"another photossl generate (pid {pid} on {where}) is writing to {self.path.parent}; "
+                f"if it is no longer running, delete {self.path} and rerun"
+            )
+        raise PhotosslError(f"could not take the lock {self.path}; another writer keeps replacing it")
+
+    def release(self) -> None:
+        if self._held:
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                pass
+            self._held = False
+
+    def __enter__(self) -> WriterLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# ----------------------------------------------------------------------------------------------------- manifests
+
+
+def _plain(value):
+    """JSON round trip, so configs compare the way they are stored (tuples become lists)."""
+    return json.loads(json.dumps(value, sort_keys=True))
+
+
+def config_differences(ours: dict, theirs: dict) -> list[str]:
+    """Keys whose values differ between two configs, each as ``key (ours vs theirs)``, sorted by key."""
+    ours, theirs = _plain(ours), _plain(theirs)
+    out = []
+    for key in sorted(set(ours) | set(theirs)):
+        if ours.get(key, "<absent>") != theirs.get(key, "<absent>"):
+            out.append(f"{key} ({json.dumps(ours.get(key))} vs {json.dumps(theirs.get(key))})")
+    return out
+
+
+def read_manifests(directory: str | Path) -> dict[str, dict]:
+    """All manifests of a dataset directory, by file name. Malformed ones raise PhotosslError naming the file."""
+    directory = Path(directory)
+    found = {}
+    for path in sorted(directory.glob("manifest*.json")):
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise PhotosslError(f"cannot read manifest {path}: {err}") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise PhotosslError(f"{path} is not a photossl dataset manifest")
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise PhotosslError(
+                f"{path} has format version {manifest.get('format_version')}; this photossl reads {FORMAT_VERSION}"
+            )
+        for key in ("config", "chunks", "n_cells"):
+            if key not in manifest:
+                raise PhotosslError(f"manifest {path} lacks '{key}'")
+        found[path.name] = manifest
+    return found
+
+
+# -------------------------------------------------------------------------------------------------------- reading
+
+
+def _collect_chunks(directories: list[Path]) -> tuple[dict, list[tuple[int, int, Path, set[str]]]]:
+    """The common config and every chunk (start, stop, path, accepted sha256s) over all manifests of ``directories``."""
+    config, config_source = None, None
+    by_range: dict[tuple[int, int], tuple[Path, set[str]]] = {}
+    for directory in directories:
+        manifests = read_manifests(directory)
+        if not manifests:
+            what = "does not exist" if not directory.exists() else "has no manifest.json"
+            raise PhotosslError(f"{directory} {what}: not a photossl dataset (make one with photossl generate)")
+        for name, manifest in manifests.items():
+            if config is None:
+                config, config_source = manifest["config"], directory / name
+            else:
+                differing = config_differences(manifest["config"], config)
+                if differing:
+                    raise PhotosslError(
+                        f"{directory / name} and {config_source} describe different datasets "
+                        f"(config differs in {', '.join(differing)})"
+                    )
+            for file_name, entry in manifest["chunks"].items():
+                key = (int(entry["start"]), int(entry["stop"]))
+                path = directory / CHUNK_DIR / file_name
+                if key in by_range and by_range[key][0] != path:
+                    continue  # the same cells from another directory: one copy is enough
+                by_range.setdefault(key, (path, set()))[1].add(entry["sha256"])
+    chunks = sorted((start, stop, path, shas) for (start, stop), (path, shas) in by_range.items())
+    return config, chunks
+
+
+def open_dataset(
+    path: str | Path | list[str | Path] | tuple[str | Path, ...],
+    verify: bool = True,
+    variables: list[str] | tuple[str, ...] | None = None,
+    allow_incomplete: bool = False,
+):
+    """A photossl dataset as one in-memory ``xarray.Dataset``, cells in order along the ``cell`` dimension.
+
+    Args:
+        path: a dataset directory, or several (e.g. one per shard); their manifests are merged.
+        verify: check every chunk file's sha256 against its manifest first; a corrupt, truncated or missing chunk
+            raises PhotosslError naming the file.
+        variables: load only these data variables (coordinates always come along); default all.
+        allow_incomplete: return the cells present when chunks are missing (an unfinished run) instead of raising.
+
+    Returns:
+        Dataset with ``eps (cell, x, y)``, the labels (e.g. ``dos (cell, freq)``), coordinates ``cell``, ``freq``,
+        ... and the dataset-level attributes of the chunks (config, seed, solver, ...).
+    """
+    import xarray as xr
+
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    if not paths:
+        raise PhotosslError("open_dataset needs at least one dataset directory")
+    config, chunks = _collect_chunks([Path(p) for p in paths])
+    n_cells = int(config["n_cells"])
+    covered, missing = 0, []
+    for start, stop, _, _ in chunks:
+        if start > covered:
+            missing.append((covered, start))
+        covered = max(covered, stop)
+    if covered < n_cells:
+        missing.append((covered, n_cells))
+    if missing and not allow_incomplete:
+        n_missing = sum(b - a for a, b in missing)
+        first = missing[0]
+        raise PhotosslError(
+            f"dataset {', '.join(map(str, paths))} is incomplete: {n_missing} of {n_cells} cells missing "
+            f"(first gap: cells {first[0]}..{first[1] - 1}); finish it by rerunning photossl generate "
+            "(every shard), or pass allow_incomplete=True"
+        )
+    if not chunks:
+        raise PhotosslError(f"dataset {', '.join(map(str, paths))} has no chunks yet")
+
+    parts = []
+    for start, stop, chunk_path, shas in chunks:
+        if not chunk_path.exists():
+            raise PhotosslError(f"chunk {chunk_path} is listed in the manifest but missing; rerun photossl generate")
+        if verify and file_sha256(chunk_path) not in shas:
+            raise PhotosslError(
+                f"chunk {chunk_path} is corrupt or truncated (sha256 differs from the manifest); delete it and "
+                "rerun photossl generate with the same options to regenerate it"
+            )
+        try:
+            with xr.open_dataset(chunk_path, engine="h5netcdf") as handle:
+                part = handle if variables is None else handle[list(variables)]
+                parts.append(part.load())
+        except KeyError as err:
+            raise PhotosslError(f"chunk {chunk_path} has no variable {err}") from None
+        except (OSError, ValueError) as err:
+            raise PhotosslError(f"cannot read chunk {chunk_path}: {err}") from None
+        if parts[-1].sizes.get("cell") != stop - start:
+            raise PhotosslError(f"chunk {chunk_path} holds {parts[-1].sizes.get('cell')} cells, expected {stop - start}")
+    return _concatenate(parts)
+
+
+def _concatenate(parts: list):
+    """Concatenate chunk datasets along ``cell`` (plain numpy: much faster than xr.concat for many chunks)."""
+    import xarray as xr
+
+    first = parts[0]
+    variables = {}
+    for name, variable in first.variables.items():
+        if "cell" in variable.dims:
+            axis = variable.dims.index("cell")
+            data = np.concatenate([part.variables[name].values for part in parts], axis=axis)
+            variables[name] = xr.Variable(variable.dims, data, variable.attrs)
+        else:
+            variables[name] = variable
+    coord_names = set(first.coords)
+    attrs = {k: v for k, v in first.attrs.items() if k not in CHUNK_ATTRS}
+    data_vars = {k: v for k, v in variables.items() if k not in coord_names}
+    coords = {k: v for k, v in variables.items() if k in coord_names}
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def bundled_dataset_path(name: str = "sibcl-p1-tm-512") -> Path:
+    """Directory of a small dataset shipped in the repository's ``data/`` folder (see ``data/README.md``).
+
+    It is found next to the package (``<repo>/data/<name>``), which holds for a source checkout and an editable
+    install; a wheel does not carry it.
+    """
+    path = Path(__file__).resolve().parents[2] / "data" / name
+    if not (path / "manifest.json").exists():
+        raise PhotosslError(
+            f"bundled dataset {name!r} not found at {path} (it ships with a source checkout of photossl; "
+            "make your own with photossl generate, see data/README.md)"
+        )
+    return path

@@ -1,0 +1,114 @@
+"""Checkpoints of a pretraining run: atomic writes, every random state needed for an exact resume, and
+:func:`load_pretrained` for code that only wants the trained encoder.
+
+A run folder RUN holds ``RUN/checkpoint.pt`` (the latest state, written every ``checkpoint_every`` epochs and at
+the end) with keys: format, epoch (epochs completed), global_step, model (state dict of the
+:class:`~photossl.training.methods.PretrainModel`: ``encoder.*``, ``projector.*``, ``predictor.*``), optimizer,
+schedule, scaler, rng (torch CPU/CUDA, numpy, python ``random``, and the per-rank augmentation generators;
+data order is a function of (seed, epoch)), config (the resolved config as a plain dict), in_channels, versions.
+Everything is stored as tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from photossl.errors import PhotosslError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = "photossl-pretrain-checkpoint"
+
+
+def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Torch (CPU and every CUDA device), numpy and Python ``random`` states as tensors and plain values."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": version, "internal": list(internal), "gauss": gauss},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_path(run_or_file: str | Path) -> Path:
+    """``RUN/checkpoint.pt`` for a run folder; a file path is returned as is."""
+    path = Path(run_or_file)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+def load_checkpoint(run_or_file: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict of a run folder or checkpoint file; a missing or foreign file raises PhotosslError."""
+    path = checkpoint_path(run_or_file)
+    if not path.exists():
+        raise PhotosslError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # a truncated or foreign file: report it in one line
+        raise PhotosslError(f"cannot read checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise PhotosslError(f"{path} is not a photossl pretraining checkpoint")
+    return payload
+
+
+def load_pretrained(run_or_file: str | Path, map_location: str | torch.device = "cpu"):
+    """``(encoder, config)`` of a pretraining run: the encoder in eval mode with its trained weights, and the
+    run's resolved :class:`~photossl.training.config.PretrainConfig`.
+
+    ``run_or_file``: a run folder (its ``checkpoint.pt``) or a checkpoint file. Encoder inputs are what the run
+    trained on: photonic cells (B, 1, N, N) holding (ε − 1)/19, or vision images standardised with the dataset's
+    mean and std (:func:`photossl.vision.normalize_images`).
+    """
+    from photossl.training.config import make_config
+    from photossl.training.methods import build_encoder_from_config
+
+    payload = load_checkpoint(run_or_file, map_location)
+    config = make_config(payload["config"])
+    encoder = build_encoder_from_config(config, int(payload["in_channels"]))
+    prefix = "encoder."
+    state = {k[len(prefix):]: v for k, v in payload["model"].items() if k.startswith(prefix)}
+    encoder.load_state_dict(state)
+    encoder.to(map_location)
+    encoder.eval()
+    return encoder, config
+
+
+def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """State dict of the underlying model of a (possibly DistributedDataParallel-wrapped) module."""
+    return getattr(model, "module", model).state_dict()

@@ -1,0 +1,157 @@
+"""A pretraining method: encoder, projector and optional prediction head, and the objective that combines
+a base loss (SimCLR's NT-Xent, VICReg, Barlow Twins) with E-SSL's prediction cross-entropy and CARE's term.
+
+``loss = base + lambda_predict * CE(head(encoder(g·x)), g) + lambda_care * L_equi(projector embeddings)``
+
+- E-SSL (Dangovski et al. 2022): the head sits on the encoder output, not on the projector.
+- CARE (Gupta et al. 2023): ``L_equi`` acts on the projector output, L2-normalised for the Euclidean form. The
+  Minkowski form needs points of the hyperboloid ``<u, u>_J = -1``: the projector output is taken as the spatial
+  part and lifted, ``u = (sqrt(1 + |z|^2), z)``. ``lambda_care`` is in :mod:`photossl.losses.care_loss`'s
+  normalisation, ``2 (n - 1)`` times the CARE authors' weight.
+- Under data parallelism NT-Xent takes its negatives from every rank; VICReg and Barlow Twins see the embeddings of
+  every rank (their batch statistics are global), with a gradient that reaches each rank's own rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from photossl import distributed
+from photossl.losses import (
+    barlow_twins_loss,
+    nt_xent_loss,
+    paired_care_equivariance_loss,
+    transform_prediction_loss,
+    vicreg_loss,
+)
+from photossl.training.config import MethodSpec, PretrainConfig
+from photossl.training.views import Views
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Hyper-parameters of the combined loss (see the module docstring)."""
+
+    spec: MethodSpec
+    temperature: float = 0.1
+    lambda_predict: float = 5.0
+    lambda_care: float = 0.9
+    care_chunk: int = 16
+    care_pairing: str = "views"
+    care_form: str = "euclidean"
+    vicreg_weights: tuple[float, float, float] = (25.0, 25.0, 1.0)
+    barlow_lambda: float = 0.005
+    gather_distributed: bool = True
+
+
+def hyperboloid_lift(z: torch.Tensor) -> torch.Tensor:
+    """Points of the hyperboloid ``-t^2 + |z|^2 = -1`` with spatial part z. Shape: (B, D) -> (B, D + 1)."""
+    return torch.cat([torch.sqrt(1.0 + z.pow(2).sum(dim=1, keepdim=True)), z], dim=1)
+
+
+def base_loss(z1: torch.Tensor, z2: torch.Tensor, objective: Objective) -> dict[str, torch.Tensor]:
+    """The base loss and its logged terms. Shape: z1, z2 (B, D) -> dict of scalars with key 'base'."""
+    name = objective.spec.base
+    if name == "simclr":
+        return {"base": nt_xent_loss(z1, z2, objective.temperature, objective.gather_distributed)}
+    if objective.gather_distributed:
+        z1, z2 = distributed.gather_with_grad(z1), distributed.gather_with_grad(z2)
+    if name == "vicreg":
+        out = vicreg_loss(z1, z2, *objective.vicreg_weights)
+        return {"base": out.loss, "invariance": out.invariance, "variance": out.variance,
+                "covariance": out.covariance}
+    return {"base": barlow_twins_loss(z1, z2, objective.barlow_lambda)}
+
+
+class PretrainModel(nn.Module):
+    """Encoder, projector, optional prediction head, and the objective; ``forward`` returns the loss terms.
+
+    ``forward(views)`` -> dict of scalars: 'loss' (to differentiate), 'base', and when present 'predict_ce',
+    'predict_acc', 'care', plus VICReg's terms. Shapes: see :class:`~photossl.training.views.Views`.
+    """
+
+    def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module | None,
+                 objective: Objective) -> None:
+        super().__init__()
+        if objective.spec.predict and predictor is None:
+            raise ValueError("an E-SSL method needs a prediction head")
+        self.encoder, self.projector, self.predictor = encoder, projector, predictor
+        self.objective = objective
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Projector output in float32 (losses are computed in full precision). (B, C, H, W) -> (B, D)."""
+        return self.projector(self.encoder(x)).float()
+
+    def forward(self, views: Views) -> dict[str, torch.Tensor]:
+        obj = self.objective
+        z1, z2 = self.embed(views.view1), self.embed(views.view2)
+        terms = base_loss(z1, z2, obj)
+        loss = terms["base"]
+        if obj.spec.care:
+            c1, c2 = (z1, z2) if views.care1 is None else (self.embed(views.care1), self.embed(views.care2))
+            clean = None if views.clean is None else self.embed(views.clean)
+            if obj.care_form == "minkowski":
+                c1, c2 = hyperboloid_lift(c1), hyperboloid_lift(c2)
+                clean = None if clean is None else hyperboloid_lift(clean)
+            terms["care"] = paired_care_equivariance_loss(c1, c2, obj.care_chunk, obj.care_pairing, clean, obj.care_form)
+            loss = loss + obj.lambda_care * terms["care"]
+        if obj.spec.predict:
+            logits = self.predictor(self.encoder(views.predict_views)).float()
+            out = transform_prediction_loss(logits, views.predict_labels)
+            terms["predict_ce"], terms["predict_acc"] = out.loss, out.accuracy
+            loss = loss + obj.lambda_predict * out.loss
+        terms["loss"] = loss
+        return terms
+
+
+def objective_from_config(config: PretrainConfig) -> Objective:
+    """The :class:`Objective` of a config whose defaults are resolved."""
+    return Objective(
+        spec=config.spec,
+        temperature=config.temperature,
+        lambda_predict=config.lambda_predict,
+        lambda_care=config.lambda_care,
+        care_chunk=config.care_chunk,
+        care_pairing=config.care_pairing,
+        care_form=config.care_form,
+        vicreg_weights=tuple(config.vicreg_weights),
+        barlow_lambda=config.barlow_lambda,
+    )
+
+
+# Projector hidden+output sizes and prediction-head hidden sizes per encoder (RECIPES §2 and §3 for essl/resnet18).
+_PROJECTOR_DIMS = {"essl": (512, 512, 256), "small": (256, 128), "digits": (128, 64), "resnet18": (2048, 2048)}
+_PREDICTOR_DIMS = {"essl": (512, 512), "small": (256, 256), "digits": (128, 128), "resnet18": (2048, 2048)}
+
+
+def build_encoder_from_config(config: PretrainConfig, in_channels: int) -> nn.Module:
+    """The encoder a (resolved) config names, for inputs with ``in_channels`` channels."""
+    from photossl.models import build_encoder
+
+    kwargs: dict = {"in_channels": in_channels}
+    if config.encoder in ("essl", "small"):
+        kwargs["circular_padding"] = config.circular_padding
+    return build_encoder(config.encoder, **kwargs)
+
+
+def build_model(config: PretrainConfig, in_channels: int) -> PretrainModel:
+    """Encoder, heads and objective of a config whose defaults are resolved (:func:`resolve_defaults`)."""
+    from photossl.models import PredictionHead, ProjectionHead
+
+    encoder = build_encoder_from_config(config, in_channels)
+    feature_dim = encoder.feature_dim
+    dims = tuple(config.projector_dims or _PROJECTOR_DIMS.get(config.encoder, (feature_dim, 128)))
+    if config.encoder == "resnet18" and config.projector_dims is None:
+        projector = ProjectionHead((feature_dim, *dims), bias=False, last_norm=True)
+    else:
+        projector = ProjectionHead((feature_dim, *dims))
+    predictor = None
+    if config.spec.predict:
+        group = config.symmetry_policy().predict_group if config.track == "photonics" else None
+        n_classes = group.order if group is not None else 4
+        hidden = tuple(config.predictor_dims or _PREDICTOR_DIMS.get(config.encoder, (feature_dim, feature_dim)))
+        predictor = PredictionHead(feature_dim, n_classes, hidden_dims=hidden, norm=config.predictor_norm)
+    return PretrainModel(encoder, projector, predictor, objective_from_config(config))

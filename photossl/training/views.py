@@ -1,0 +1,123 @@
+"""Batched view pipelines: from one batch of inputs to every view a method's objective needs, on the batch's device.
+
+Photonics cells (B, 1, N, N) hold (ε − 1)/19. The two contrastive views apply the policy's invariances, one random
+element per sample; E-SSL expands the *un-augmented* batch into every element of the predicted group (as the E-SSL
+photonics code does); CARE draws one element per chunk of ``care_chunk`` consecutive samples.
+
+Vision images (B, C, H, W) are in [0, 1]. The views follow the SimCLR recipe at the image size; E-SSL's rotation view
+is the recipe at half size shown at the four right-angle rotations; CARE shares one draw of the recipe per chunk.
+Views are standardised with the dataset's mean and std after augmentation.
+
+Randomness comes from one CPU ``torch.Generator`` (its state is checkpointed), so a run is repeatable on any device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from photossl.errors import PhotosslError
+from photossl.training.config import MethodSpec
+
+
+@dataclass
+class Views:
+    """Inputs to :class:`~photossl.training.methods.PretrainModel` for one batch of B samples.
+
+    view1, view2: (B, C, H, W), the two views of the base loss.
+    predict_views: (G·B, C, h, w) transformed inputs and predict_labels (G·B,) long, when the method predicts.
+    care1, care2: (B, C, H, W) chunk-shared views for CARE when they are separate from view1/view2.
+    clean: (B, C, H, W) un-augmented inputs, for CARE's 'clean' pairing.
+    """
+
+    view1: torch.Tensor
+    view2: torch.Tensor
+    predict_views: torch.Tensor | None = None
+    predict_labels: torch.Tensor | None = None
+    care1: torch.Tensor | None = None
+    care2: torch.Tensor | None = None
+    clean: torch.Tensor | None = None
+
+    def rows(self, index: slice) -> Views:
+        """The views of samples ``index`` (a slice of the B samples; predicted views keep their group-major layout)."""
+        def take(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[index]
+
+        pred_views = pred_labels = None
+        if self.predict_views is not None:
+            b = self.view1.shape[0]
+            groups = self.predict_views.shape[0] // b
+            pred_views = self.predict_views.reshape(groups, b, *self.predict_views.shape[1:])[:, index]
+            pred_views = pred_views.reshape(-1, *self.predict_views.shape[1:])
+            pred_labels = self.predict_labels.reshape(groups, b)[:, index].reshape(-1)
+        return Views(take(self.view1), take(self.view2), pred_views, pred_labels, take(self.care1),
+                     take(self.care2), take(self.clean))
+
+
+class PhotonicsViews:
+    """Views of photonic unit cells from a :class:`~photossl.symmetry.SymmetryPolicy`.
+
+    ``care_views='shared'``: the two contrastive views are themselves chunk-shared (one forward pass pair serves
+    both terms, as in :func:`photossl.losses.care_loss`); ``'separate'``: per-sample contrastive views plus two
+    extra chunk-shared views for the CARE term (the CARE authors' code).
+    """
+
+    def __init__(self, policy, spec: MethodSpec, care_chunk: int = 16, care_views: str = "shared",
+                 care_pairing: str = "views") -> None:
+        if spec.predict and policy.predict is None:
+            raise PhotosslError("the method predicts a transformation but the symmetry policy has no 'predict' group")
+        self.policy, self.spec = policy, spec
+        self.care_chunk, self.care_views, self.care_pairing = care_chunk, care_views, care_pairing
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Views:
+        shared = self.spec.care and self.care_views == "shared"
+        chunk = self.care_chunk if shared else None
+        views = Views(self.policy.augment(x, generator, chunk), self.policy.augment(x, generator, chunk))
+        if self.spec.care and not shared:
+            views.care1 = self.policy.augment(x, generator, self.care_chunk)
+            views.care2 = self.policy.augment(x, generator, self.care_chunk)
+        if self.spec.care and self.care_pairing == "clean":
+            views.clean = x
+        if self.spec.predict:
+            views.predict_views, views.predict_labels = self.policy.predict_views(x)
+        return views
+
+
+class VisionViews:
+    """SimCLR / E-SSL / CARE views of images in [0, 1], standardised for dataset ``dataset_name``."""
+
+    def __init__(self, dataset_name: str, size: int, spec: MethodSpec, care_chunk: int = 16,
+                 care_views: str = "shared", care_pairing: str = "views") -> None:
+        from photossl.vision import SimCLRAugment
+
+        if spec.predict and size < 2:
+            raise PhotosslError(f"the rotation view needs images of at least 2 px, got {size}")
+        self.dataset_name, self.size, self.spec = dataset_name, size, spec
+        self.care_chunk, self.care_views, self.care_pairing = care_chunk, care_views, care_pairing
+        self.augment = SimCLRAugment(size=size)
+        self.rotation_augment = SimCLRAugment(size=max(1, size // 2))
+
+    def _normalise(self, images: torch.Tensor) -> torch.Tensor:
+        from photossl.vision import normalize_images
+
+        return normalize_images(images, self.dataset_name)
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Views:
+        from photossl.vision import rotation_view, shared_augment
+
+        shared = self.spec.care and self.care_views == "shared"
+        if shared:
+            v1, v2 = shared_augment(images, self.care_chunk, generator=generator, augment=self.augment)
+        else:
+            v1, v2 = self.augment(images, generator), self.augment(images, generator)
+        views = Views(self._normalise(v1), self._normalise(v2))
+        if self.spec.care and not shared:
+            c1, c2 = shared_augment(images, self.care_chunk, generator=generator, augment=self.augment)
+            views.care1, views.care2 = self._normalise(c1), self._normalise(c2)
+        if self.spec.care and self.care_pairing == "clean":
+            views.clean = self._normalise(images)
+        if self.spec.predict:
+            rotated, labels = rotation_view(images, generator=generator, augment=self.rotation_augment)
+            views.predict_views, views.predict_labels = self._normalise(rotated), labels
+        return views
