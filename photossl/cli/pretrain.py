@@ -68,7 +68,8 @@ def _split_list(value: str) -> list[str]:
 @click.option("--care-chunk", type=int, help="Samples sharing one CARE augmentation [16].")
 @click.option("--care-pairing", type=click.Choice(["views", "clean"]), help="CARE compares two views or view/clean.")
 @click.option("--care-views", type=click.Choice(["shared", "separate"]),
-              help="CARE term on the contrastive views (shared) or on two extra views (separate) [shared].")
+              help="CARE term on the contrastive views (shared) or on two extra chunk-shared views (separate) "
+                   "[photonics shared; vision separate].")
 @click.option("--care-form", type=click.Choice(["euclidean", "minkowski"]), help="CARE bilinear form [euclidean].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="auto: CUDA with mixed precision if present.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Autocast dtype on CUDA.")

@@ -35,6 +35,7 @@ from photossl.data.storage import (
     write_json_atomic,
 )
 from photossl.errors import PhotosslError
+from photossl.physics.labels import DEFAULT_SOLVER_OPTIONS
 
 __all__ = [
     "GenerateConfig",
@@ -53,7 +54,7 @@ CELL_KINDS = ("levelset", "cylinder")
 GAP_FIELDS = ("lower_edge", "upper_edge", "gap_to_midgap")
 
 # Accuracy settings of each solver; user options are merged over these and the result is stored in the config.
-PWE_DEFAULT_OPTIONS = {"cutoff": 5.0, "basis_shape": "circle", "anchor_spacing": 0.25, "anchor_extra_bands": 4}
+PWE_DEFAULT_OPTIONS = dict(DEFAULT_SOLVER_OPTIONS)
 PWE_OPTION_KEYS = ("cutoff", "basis_shape", "te_rule", "anchor_spacing", "anchor_extra_bands", "k_chunk")
 # resolution None means one MPB grid point per pixel (pixel-exact ε).
 MPB_DEFAULT_OPTIONS = {"resolution": None, "tolerance": 1e-7, "extra_bands": 2}
@@ -105,6 +106,9 @@ class GenerateConfig:
             raise PhotosslError(
                 f"unknown {self.solver} solver option '{unknown[0]}' (allowed: {', '.join(allowed)})"
             )
+        for key, value in given.items():  # 3 and 3.0 must store the same config (and the same chunk bytes)
+            if isinstance(defaults.get(key), float) and isinstance(value, int) and not isinstance(value, bool):
+                given[key] = float(value)
         self.solver_options = {**defaults, **given}
         self.polarizations = tuple(self.polarizations)
         self.targets = tuple(self.targets)
@@ -257,6 +261,11 @@ def _label_mpb(config: GenerateConfig, eps: np.ndarray, polarization: str, need_
 
 def generate_chunk(config: GenerateConfig, start: int, stop: int):
     """Cells [start, stop) with their labels as an xarray Dataset in the photossl chunk layout."""
+    with _one_torch_thread():  # the eigenproblems are small: more threads only contend
+        return _generate_chunk(config, start, stop)
+
+
+def _generate_chunk(config: GenerateConfig, start: int, stop: int):
     import xarray as xr
 
     from photossl import __version__
@@ -578,9 +587,8 @@ def _run_tasks(tasks: list, workers: int):
         return
     workers = min(workers, len(tasks))
     if workers == 1:
-        with _one_torch_thread():
-            for task in tasks:
-                yield _write_chunk_task(task)
+        for task in tasks:
+            yield _write_chunk_task(task)
         return
     import multiprocessing
 

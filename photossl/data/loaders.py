@@ -49,15 +49,29 @@ EPS_NORMALISATION = (1.0, 19.0)  # (offset, scale): image = (eps - offset) / sca
 IMAGE_VARIABLE = "eps"
 
 
-def open_cells(source: xr.Dataset | str | Path) -> xr.Dataset:
-    """``source`` as an xarray Dataset: a dataset directory (via ``open_dataset``), one NetCDF file, or a Dataset."""
+def open_cells(source: xr.Dataset | str | Path, variables: list[str] | None = None) -> xr.Dataset:
+    """``source`` as an xarray Dataset: a dataset directory (via ``open_dataset``), one NetCDF file, or a Dataset.
+
+    ``variables`` limits what a dataset directory loads into memory (group velocities alone are 1 GB for 20k cells);
+    a name that the dataset lacks raises PhotosslError listing the target variables it has.
+    """
     if isinstance(source, xr.Dataset):
         return source
     path = Path(source)
     if path.is_dir():
-        from photossl.data.storage import open_dataset
+        from photossl.data.storage import CHUNK_DIR, open_dataset
 
-        return open_dataset(path)
+        try:
+            return open_dataset(path, variables=variables)
+        except PhotosslError as err:
+            chunks = sorted((path / CHUNK_DIR).glob("chunk-*.nc"))
+            if variables is None or "has no variable" not in str(err) or not chunks:
+                raise
+            with xr.open_dataset(chunks[0], engine="h5netcdf") as first:  # lazily: only the names are needed
+                missing = [name for name in variables if name not in first.variables]
+                available = ", ".join(target_variables(first)) or "none"
+            message = f"dataset {path} has no variable '{missing[0]}'; available targets: {available}"
+            raise PhotosslError(message) from None
     if not path.exists():
         raise PhotosslError(f"dataset not found: {path}")
     try:
@@ -70,6 +84,10 @@ def target_variables(dataset: xr.Dataset) -> list[str]:
     """Names of the variables that can serve as targets: every one whose leading dimension is ``cell``."""
     names = list(dataset.data_vars) + [name for name in dataset.coords if name != "cell"]
     return sorted(name for name in names if dataset[name].dims[:1] == ("cell",))
+
+
+def _needed(target: str | None) -> list[str]:
+    return [IMAGE_VARIABLE] if target in (None, IMAGE_VARIABLE) else [IMAGE_VARIABLE, target]
 
 
 def _positions(indices, n_cells: int) -> np.ndarray:
@@ -113,7 +131,7 @@ def load_arrays(
     Targets keep their trailing shape (``dos``: (B, 400); ``bands_tm``: (B, K, n_bands)) unless ``flatten``, which
     gives (B, prod(trailing)); floating targets are cast to ``dtype``, integer ones stay int64.
     """
-    dataset = open_cells(source)
+    dataset = open_cells(source, _needed(target))
     try:
         return _load(dataset, target, indices, normalise, normalisation, dtype, flatten)
     finally:
@@ -179,7 +197,7 @@ class CellDataset(Dataset):
         normalisation: tuple[float, float] = EPS_NORMALISATION,
         flatten: bool = False,
     ):
-        source = open_cells(dataset)
+        source = open_cells(dataset, _needed(target))
         try:
             self.images, self.targets = _load(source, target, indices, normalise, normalisation, dtype, flatten)
             self.indices = _positions(indices, source[IMAGE_VARIABLE].sizes["cell"])

@@ -103,10 +103,17 @@ def _fail(source: Path, message: str) -> PhotosslError:
 
 
 def _read(handle, group: str, key: str, source: Path) -> np.ndarray:
-    try:
-        return np.asarray(handle[group][key][()])
-    except KeyError:
-        raise _fail(source, f"{group} has no entry for cell {key}") from None
+    return next(_rows(handle, group, [key], source))[1]
+
+
+def _rows(handle, group: str, keys, source: Path):
+    """(key, array) of ``group/<key>`` for each key; the group is looked up once (h5py lookups dominate the cost)."""
+    node = handle[group]
+    for key in keys:
+        try:
+            yield key, np.asarray(node[key][()])
+        except KeyError:
+            raise _fail(source, f"{group} has no entry for cell {key}") from None
 
 
 def _cell_keys(handle, source: Path) -> list[str]:
@@ -137,11 +144,17 @@ def _coefficient_grid(handle, n_coefs: int, source: Path) -> tuple[np.ndarray, i
     return index, order
 
 
-def _inspect(handle, source: Path, keys: list[str]) -> _Source:
-    present = [name for name in OPTIONAL_GROUPS if name in handle]
-    skipped = [name for name in OPTIONAL_GROUPS if name not in handle]
-    dos_group = next(name for name in DOS_GROUPS if name in handle)
-    for group in [EPS_GROUP, dos_group, *present]:
+def _inspect(handle, source: Path, keys: list[str], require_dos: bool) -> _Source:
+    dos_group = next((name for name in DOS_GROUPS if name in handle), None)
+    if dos_group is None and require_dos:
+        raise _fail(
+            source, f"required group '{DOS_GROUPS[1]}' (or '{DOS_GROUPS[0]}') is missing; for a file without "
+            "labels (an unlabelled pretraining set) pass --no-dos"
+        )
+    optional = [name for name in OPTIONAL_GROUPS if dos_group is not None or name != "mpbcal/DOSeldiffn"]
+    present = [name for name in optional if name in handle]
+    skipped = [name for name in optional if name not in handle]
+    for group in [EPS_GROUP, *([dos_group] if dos_group else []), *present]:
         if not hasattr(handle[group], "keys"):
             raise _fail(source, f"{group} is not a group of per-cell datasets")
         missing = set(keys) - set(handle[group].keys())
@@ -168,16 +181,18 @@ def _inspect(handle, source: Path, keys: list[str]) -> _Source:
 
 
 def _validate_cells(handle, info: _Source) -> None:
-    """Every cell's eps is a finite, positive (N, N) map and its DOS has 500 finite points, before anything is written."""
-    for key in info.keys:
-        eps = _read(handle, EPS_GROUP, key, info.path)
+    """Every eps is a finite, positive (N, N) map, every DOS 500 finite points: checked before anything is written."""
+    dos_rows = _rows(handle, info.dos_group, info.keys, info.path) if info.dos_group else None
+    for key, eps in _rows(handle, EPS_GROUP, info.keys, info.path):
         if eps.shape != info.eps_shape:
             raise _fail(info.path, f"cell {key}: {EPS_GROUP}/{key} has shape {eps.shape}, the others {info.eps_shape}")
         if not np.all(np.isfinite(eps)):
             raise _fail(info.path, f"cell {key}: permittivity ({EPS_GROUP}/{key}) contains NaN or infinite values")
         if np.any(eps <= 0):
             raise _fail(info.path, f"cell {key}: permittivity ({EPS_GROUP}/{key}) is <= 0 (min {eps.min():g})")
-        dos = _read(handle, info.dos_group, key, info.path)
+        if dos_rows is None:
+            continue
+        dos = next(dos_rows)[1]
         if dos.shape != (N_SOURCE_FREQ,):
             raise _fail(info.path, f"cell {key}: {info.dos_group}/{key} has shape {dos.shape}, expected (500,)")
         if not np.all(np.isfinite(dos[:N_KEEP])):
@@ -189,18 +204,7 @@ def _sibcl_to_photossl_k(values: np.ndarray, grid: int) -> np.ndarray:
     return values.reshape(grid, grid, *values.shape[1:]).swapaxes(0, 1).reshape(values.shape)
 
 
-def _chunk_dataset(handle, info: _Source, start: int, stop: int, polarization: str, attrs: dict) -> xr.Dataset:
-    from photossl.physics.gaps import gap_table
-    from photossl.physics.kpoints import sibcl_grid
-
-    keys = info.keys[start:stop]
-    path = info.path
-
-    def stack(group: str, dtype) -> np.ndarray:
-        return np.stack([_read(handle, group, key, path) for key in keys]).astype(dtype)
-
-    eps = stack(EPS_GROUP, np.float32)
-    eps_mean = eps.astype(np.float64).mean(axis=(1, 2))
+def _dos_variables(stack, info: _Source, eps_mean: np.ndarray, polarization: str) -> dict:
     freq = SOURCE_FREQ[:N_KEEP]
     dos = stack(info.dos_group, np.float64)[:, :N_KEEP]
     if info.dos_group == "mpbcal/DOS":
@@ -210,64 +214,101 @@ def _chunk_dataset(handle, info: _Source, start: int, stop: int, polarization: s
     else:
         eldiff = dos - 2 * np.pi * freq
     dos, eldiff = dos.astype(np.float32), eldiff.astype(np.float32)  # float32 like generated datasets
-    dos_attrs = {"long_name": "DOS / sqrt(mean eps) vs scaled frequency (SIB-CL 'DOSn')", "source": info.dos_group}
-    eldiff_attrs = {"long_name": "DOS / sqrt(mean eps) - 2 pi omega (SIB-CL 'DOSeldiffn', the regression target)"}
-    variables = {
-        "eps": (("cell", "x", "y"), eps, {"long_name": "relative permittivity (MPB's eps, as published)"}),
-        "source_key": (("cell",), np.array([int(k) for k in keys], dtype=np.int64), {"long_name": "cell key in the source file"}),
-        "eps_mean": (("cell",), eps_mean, {"long_name": "mean of eps over the pixels"}),
+    dos_attrs = {"long_name": f"{polarization.upper()} DOS / sqrt(eps_mean) (SIB-CL DOSn)", "source": info.dos_group}
+    eldiff_attrs = {
+        "long_name": f"{polarization.upper()} DOS / sqrt(eps_mean) - 2 pi freq (SIB-CL DOSeldiffn, the target)"
+    }
+    return {
         f"dos_{polarization}": (("cell", "freq"), dos, dos_attrs),
         f"dos_eldiff_{polarization}": (("cell", "freq"), eldiff, eldiff_attrs),
         "dos": (("cell", "freq"), dos, dos_attrs),
         "dos_eldiff": (("cell", "freq"), eldiff, eldiff_attrs),
     }
+
+
+def _band_variables(handle, keys, info: _Source, polarization: str) -> tuple[dict, dict]:
+    from photossl.physics.gaps import gap_table
+    from photossl.physics.kpoints import sibcl_grid
+
+    path, grid = info.path, info.grid_size
+    bands = []
+    for key, values in _rows(handle, "mpbcal/efreq", keys, path):
+        if values.shape != (grid * grid, info.n_bands):
+            raise _fail(path, f"mpbcal/efreq/{key} has shape {values.shape}, the others {(grid * grid, info.n_bands)}")
+        bands.append(_sibcl_to_photossl_k(values, grid))
+    bands = np.stack(bands).astype(np.float32)
+    gaps = np.stack([gap_table(b) for b in bands.astype(np.float64)]).astype(np.float32)
+    variables = {
+        f"bands_{polarization}": (
+            ("cell", "k", "band"), bands,
+            {"long_name": f"{polarization.upper()} band frequencies", "units": "omega a / (2 pi c)"},
+        ),
+        f"gaps_{polarization}": (("cell", "band_pair", "gap_field"), gaps,
+                                 {"long_name": f"{polarization.upper()} gap between bands n and n+1 (edges; "
+                                               "gap-to-midgap ratio, 0 if none), from the bands"}),
+    }
+    kpoints = sibcl_grid(grid, margin=0.5 / grid)  # the reference's tile centres
+    coords = {
+        "k_x": ("k", kpoints[:, 0], {"units": "2 pi / a"}),
+        "k_y": ("k", kpoints[:, 1], {"units": "2 pi / a"}),
+        "gap_field": ("gap_field", np.array(GAP_FIELDS)),
+    }
+    if "mpbcal/grpvel" in info.present:
+        velocity = []
+        for key, v in _rows(handle, "mpbcal/grpvel", keys, path):
+            if v.ndim != 3 or v.shape[:2] != bands.shape[1:] or v.shape[2] < 2:
+                raise _fail(path, f"mpbcal/grpvel/{key} has shape {v.shape}; expected {bands.shape[1:]} + (2 or 3,)")
+            velocity.append(_sibcl_to_photossl_k(v[..., :2], grid))
+        variables[f"group_velocity_{polarization}"] = (
+            ("cell", "k", "band", "component"), np.stack(velocity).astype(np.float32),
+            {"long_name": f"{polarization.upper()} group velocity d omega / dk (MPB, in-plane)", "units": "c"},
+        )
+        coords["component"] = ("component", np.array(["x", "y"]))
+    return variables, coords
+
+
+def _chunk_dataset(handle, info: _Source, start: int, stop: int, polarization: str, attrs: dict) -> xr.Dataset:
+    keys = info.keys[start:stop]
+
+    def stack(group: str, dtype) -> np.ndarray:
+        return np.stack([row for _, row in _rows(handle, group, keys, info.path)]).astype(dtype)
+
+    eps = stack(EPS_GROUP, np.float32)
+    eps_mean = eps.astype(np.float64).mean(axis=(1, 2))
+    variables = {
+        "eps": (("cell", "x", "y"), eps, {"long_name": "relative permittivity (MPB's eps, as published)"}),
+        "source_key": (("cell",), np.array([int(k) for k in keys], dtype=np.int64),
+                       {"long_name": "cell key in the source file"}),
+        "eps_mean": (("cell",), eps_mean, {"long_name": "mean of the stored eps"}),
+    }
+    coords = {"cell": ("cell", np.arange(start, stop, dtype=np.int64))}
     for group, (name, description) in SCALARS.items():
         if group in info.present:
             variables[name] = (("cell",), stack(group, np.float64).reshape(len(keys)), {"long_name": description})
     if "unitcell/epsout" in info.present:
+        # MPB's eps is smoothed at interfaces: count the pixels that hold eps_out exactly (to float32 precision)
         eps_out = variables["eps_out"][1].astype(np.float32)[:, None, None]
         fraction = np.isclose(eps, eps_out, rtol=1e-6, atol=0).mean(axis=(1, 2))
         variables["fill_fraction"] = (("cell",), fraction, {"long_name": "fraction of pixels holding eps_out"})
     if "unitcell/uccoefs" in info.present:
         side = 2 * info.coef_order + 1
         grid = np.zeros((len(keys), side, side), dtype=np.complex128)
-        flat = stack("unitcell/uccoefs", np.complex128).reshape(len(keys), -1)
-        grid[:, info.coef_index[:, 0], info.coef_index[:, 1]] = flat
-        note = {"long_name": "Fourier coefficient c_G, G = (gx, gy) - M (reference coordinates)"}
+        grid[:, info.coef_index[:, 0], info.coef_index[:, 1]] = stack("unitcell/uccoefs", np.complex128).reshape(
+            len(keys), -1
+        )
+        note = {"long_name": "Fourier coefficient c_G of the level-set function, G = (gx, gy), reference coordinates"}
         variables["coef_real"] = (("cell", "gx", "gy"), grid.real.copy(), note)
         variables["coef_imag"] = (("cell", "gx", "gy"), grid.imag.copy(), note)
-    coords = {
-        "cell": ("cell", np.arange(start, stop, dtype=np.int64)),
-        "freq": ("freq", freq, {"long_name": "scaled frequency omega sqrt(eps_mean) a / (2 pi c)"}),
-    }
-    if "unitcell/uccoefs" in info.present:
         orders = np.arange(-info.coef_order, info.coef_order + 1, dtype=np.int64)
         coords.update(gx=("gx", orders), gy=("gy", orders))
-    if "mpbcal/efreq" in info.present:
-        bands = np.stack([_sibcl_to_photossl_k(_read(handle, "mpbcal/efreq", k, path), info.grid_size) for k in keys])
-        if bands.shape[1:] != (info.grid_size**2, info.n_bands):
-            raise _fail(path, f"mpbcal/efreq holds arrays of different shapes (cells {keys[0]}..{keys[-1]})")
-        variables[f"bands_{polarization}"] = (("cell", "k", "band"), bands.astype(np.float32), {"units": "omega a / 2 pi c"})
-        gaps = np.stack([gap_table(b) for b in bands.astype(np.float64)]).astype(np.float32)
-        variables[f"gaps_{polarization}"] = (
-            ("cell", "band_pair", "gap_field"), gaps,
-            {"long_name": "gap between bands n and n+1 (edges; gap-to-midgap ratio, 0 if none), from the bands"},
-        )
-        coords["gap_field"] = ("gap_field", np.array(GAP_FIELDS))
-        kpoints = sibcl_grid(info.grid_size, margin=0.5 / info.grid_size)
-        coords["k_x"] = ("k", kpoints[:, 0], {"units": "2 pi / a"})
-        coords["k_y"] = ("k", kpoints[:, 1], {"units": "2 pi / a"})
-        if "mpbcal/grpvel" in info.present:
-            velocity = []
-            for key in keys:
-                v = _read(handle, "mpbcal/grpvel", key, path)
-                if v.ndim != 3 or v.shape[:2] != bands.shape[1:] or v.shape[2] < 2:
-                    raise _fail(path, f"mpbcal/grpvel/{key} has shape {v.shape}; expected {bands.shape[1:]} + (2 or 3,)")
-                velocity.append(_sibcl_to_photossl_k(v[..., :2], info.grid_size))
-            variables[f"group_velocity_{polarization}"] = (
-                ("cell", "k", "band", "component"), np.stack(velocity).astype(np.float32), {"long_name": "group velocity d omega / dk (MPB, in-plane)", "units": "c"}
-            )
-            coords["component"] = ("component", np.array(["x", "y"]))
+    if info.dos_group is not None:
+        variables.update(_dos_variables(stack, info, eps_mean, polarization))
+        freq_attrs = {"long_name": "scaled frequency omega sqrt(eps_mean) a / (2 pi c)"}
+        coords["freq"] = ("freq", SOURCE_FREQ[:N_KEEP], freq_attrs)
+    if info.grid_size is not None:
+        band_variables, band_coords = _band_variables(handle, keys, info, polarization)
+        variables.update(band_variables)
+        coords.update(band_coords)
     dataset = xr.Dataset(variables, coords=coords, attrs={**attrs, "chunk_start": start, "chunk_stop": stop})
     dataset.attrs["data_sha256"] = dataset_sha256(dataset)
     return dataset
@@ -283,6 +324,13 @@ def _encoding(dataset: xr.Dataset) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------------------- writing
+
+
+def _targets(info: _Source) -> list[str]:
+    targets = ["dos"] if info.dos_group else []
+    if info.grid_size is not None:
+        targets += ["bands", "gaps"] + (["group_velocity"] if "mpbcal/grpvel" in info.present else [])
+    return targets
 
 
 def _same_import(manifest: dict, config: dict) -> bool:
@@ -310,7 +358,7 @@ def _existing(out: Path, config: dict, overwrite: bool) -> dict | None:
         what = "a different dataset" if manifest is not None else "files that are not a photossl dataset"
         raise PhotosslError(f"--out {out} already holds {what}; choose an empty directory or pass --overwrite")
     if manifest is None and not (out / CHUNK_DIR).is_dir():
-        raise PhotosslError(f"--out {out} is not a photossl dataset; refusing to overwrite it, choose another directory")
+        raise PhotosslError(f"--out {out} is not a photossl dataset; refusing to overwrite it, choose another --out")
     if any(out.glob("generate*.lock")):
         raise PhotosslError(f"{out} is locked by a writer; not overwriting it (delete the lock file if none runs)")
     return None
@@ -343,11 +391,13 @@ def import_sibcl(
     chunk_size: int = 1024,
     overwrite: bool = False,
     progress: bool = False,
+    require_dos: bool = True,
 ) -> SibclImportResult:
     """Convert a SIB-CL / E-SSL h5 file into a photossl dataset in ``out`` (chunks, then the manifest, atomically).
 
     Rerunning the same import into the same directory is a no-op when it completed (and finishes it otherwise);
     any other non-empty ``out`` is refused unless ``overwrite``. Every cell is validated before anything is written.
+    ``require_dos=False`` accepts files without DOS groups (the published unlabelled pretraining sets).
     """
     import h5py
 
@@ -369,10 +419,8 @@ def import_sibcl(
         with handle:
             if EPS_GROUP not in handle:
                 raise _fail(source, f"required group '{EPS_GROUP}' is missing; this is not a SIB-CL / E-SSL file")
-            if not any(name in handle for name in DOS_GROUPS):
-                raise _fail(source, f"required group '{DOS_GROUPS[1]}' (or '{DOS_GROUPS[0]}') is missing")
             keys = _cell_keys(handle, source)
-            info = _inspect(handle, source, keys)
+            info = _inspect(handle, source, keys, require_dos)
             config = {
                 "preset": PRESET,
                 "source_file": source.name,
@@ -383,10 +431,10 @@ def import_sibcl(
                 "polarizations": [polarization],
                 "grid_size": info.grid_size,
                 "n_bands": info.n_bands,
-                "targets": ["dos"] + (["bands", "gaps"] if info.grid_size else []),
+                "targets": _targets(info),
                 "solver": SOLVER,
                 "solver_options": {},
-                "imported_groups": [EPS_GROUP, info.dos_group, *info.present],
+                "imported_groups": [EPS_GROUP, *([info.dos_group] if info.dos_group else []), *info.present],
                 "skipped_groups": info.skipped,
                 "not_imported_groups": [name for name in NOT_IMPORTED if name in handle],
             }
@@ -405,7 +453,9 @@ def import_sibcl(
                 "config": json.dumps(config, sort_keys=True),
                 "solver": SOLVER,
                 "solver_options": "{}",
-                "dos_method": "imported (" + ("DOSn" if info.dos_group == "mpbcal/DOSn" else "DOS / sqrt(eps_mean)") + ")",
+                "dos_method": {None: "none", "mpbcal/DOSn": "imported (DOSn)"}.get(
+                    info.dos_group, "imported (DOS / sqrt(eps_mean))"
+                ),
                 "units": UNITS,
                 "source_file": source.name,
                 "source_sha256": source_sha,

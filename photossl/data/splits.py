@@ -214,7 +214,8 @@ def _check_consistent(splits: DatasetSplits, source: Path) -> None:
     if np.intersect1d(splits.pretrain, np.concatenate([splits.test, splits.validation])).size:
         raise PhotosslError(f"split file {source}: the pretraining pool overlaps validation or test")
     everything = np.concatenate([held_out, splits.pretrain])
-    if everything.size and (everything.min() < 0 or (splits.n_cells is not None and everything.max() >= splits.n_cells)):
+    limit = splits.n_cells if splits.n_cells is not None else np.inf
+    if everything.size and (everything.min() < 0 or everything.max() >= limit):
         raise PhotosslError(f"split file {source}: indices outside [0, {splits.n_cells})")
 
 

@@ -168,6 +168,9 @@ def symmetry_diagnostics(
     With ``prediction_head`` (encoder features -> logits over ``prediction_group``'s labels): ``prediction`` holds the
     transformation-prediction accuracy over every cell and element, and per label.
 
+    Use many more cells than embedding dimensions (B ≫ d): with B <= d nearly any transformation is fitted well by
+    some orthogonal map, so the Wahba errors say little. Memory and time grow as B² (all pairs of cells).
+
     Shape: images (B, C, N, N) with B >= 2 -> dict of floats / lists (None for undefined values), JSON-ready.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:

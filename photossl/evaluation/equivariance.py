@@ -25,7 +25,7 @@ def _pair(z: Any, z_g: Any) -> tuple[torch.Tensor, torch.Tensor]:
     device = next((t.device for t in (z, z_g) if isinstance(t, torch.Tensor)), None)
     a, b = _float64(z, device), _float64(z_g, device)
     if a.dim() != 2 or a.shape != b.shape:
-        raise PhotosslError(f"z and z_g must both be (n, d) with the same shape, got {tuple(a.shape)}, {tuple(b.shape)}")
+        raise PhotosslError(f"z and z_g must both be (n, d) of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
     if a.shape[0] < 2:
         raise PhotosslError(f"need at least 2 samples to form pairs (x, x'), got n = {a.shape[0]}")
     return a, b
@@ -64,7 +64,7 @@ def relative_rotational_equivariance(z: Any, z_g: Any, rtol: float = 1e-8) -> fl
     this over g. 0 when g acts on the embeddings as an orthogonal map (distances kept) that moves them; large when g
     moves points a little but not rigidly. Pairs that g leaves in place (denominator below ``rtol`` times the mean
     squared pair distance) give 0/0 and are left out; if every pair is, f is invariant and the result is nan.
-    The expectation runs over all unordered pairs i < j of the sample.
+    The expectation runs over all unordered pairs i < j of the sample (memory O(n²)).
 
     Shape: z, z_g (n, d), n >= 2 -> float.
     """

@@ -118,5 +118,7 @@ def pooled_relative_error(pred: Any, true: Any) -> float:
 
 def _trailing_dims(x: Any, sample_dims: int) -> int:
     if isinstance(sample_dims, bool) or not isinstance(sample_dims, int) or not 1 <= sample_dims <= x.ndim:
-        raise PhotosslError(f"sample_dims must be an integer in 1..{x.ndim} for shape {tuple(x.shape)}, got {sample_dims!r}")
+        raise PhotosslError(
+            f"sample_dims must be an integer in 1..{x.ndim} for shape {tuple(x.shape)}, got {sample_dims!r}"
+        )
     return x.ndim - sample_dims

@@ -27,7 +27,7 @@ def _as_float64_pair(F: Any, F_g: Any) -> tuple[torch.Tensor, torch.Tensor, bool
     a = torch.as_tensor(np.asarray(F) if is_numpy else F, device=device).to(torch.float64)
     b = torch.as_tensor(np.asarray(F_g) if is_numpy else F_g, device=device).to(torch.float64)
     if a.dim() != 2 or a.shape != b.shape:
-        raise PhotosslError(f"F and F_g must both be (n, d) with the same shape, got {tuple(a.shape)}, {tuple(b.shape)}")
+        raise PhotosslError(f"F and F_g must both be (n, d) of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise PhotosslError(f"F and F_g must be non-empty (n, d) arrays, got shape {tuple(a.shape)}")
     return a, b, is_numpy

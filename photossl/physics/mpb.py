@@ -20,6 +20,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from photossl.errors import PhotosslError
@@ -55,7 +56,7 @@ def run_mpb(
     """Band frequencies of one pixel ε map computed by MPB in a subprocess.
 
     Args:
-        eps: ``(N, N)`` relative permittivity, axis 0 = x. Positive and finite.
+        eps: ``(N, N)`` relative permittivity, axis 0 = x, positive and finite (numpy array or torch tensor).
         kpoints: ``(K, 2)`` Bloch vectors in fractions of the reciprocal lattice vectors (2π/a units).
         polarization: ``"tm"`` (E along z) or ``"te"`` (H along z).
         n_bands: number of lowest bands returned.
@@ -144,8 +145,6 @@ def mpb_epsilon(
     body = '(set! filename-prefix "mpbeps-")\n(init-params NO-PARITY false)\n(output-epsilon)\n'
     with _workdir(workdir) as wd:
         _run(eps, resolution, body, wd, timeout, executable)
-        import h5py
-
         with h5py.File(Path(wd) / "mpbeps-epsilon.h5", "r") as f:
             comp = {}
             for a in "xyz":
@@ -156,6 +155,8 @@ def mpb_epsilon(
 
 
 def _check_eps(eps) -> np.ndarray:
+    if hasattr(eps, "detach"):  # a torch tensor, possibly on a GPU
+        eps = eps.detach().cpu().numpy()
     eps = np.asarray(eps, dtype=np.float64)
     if eps.ndim != 2 or eps.shape[0] != eps.shape[1] or eps.shape[0] < 1:
         raise PhotosslError(f"eps must be a square (N, N) map, got shape {eps.shape}")
@@ -181,8 +182,6 @@ def _run(eps, resolution, body, workdir, timeout, executable) -> str:
     exe = shutil.which(executable)
     if exe is None:
         raise PhotosslError(f"MPB executable {executable!r} not found on PATH (Debian/Ubuntu: apt install mpb)")
-    import h5py
-
     with _workdir(workdir) as wd:
         wd = Path(wd)
         with h5py.File(wd / "eps.h5", "w") as f:

@@ -86,42 +86,94 @@ class BandResult:
 def _affine_operators(
     eps: torch.Tensor, basis: PlaneWaveBasis, polarization: str, te_rule: str
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Four (B, n, n) Hermitian matrices [M_kk, M_kx, M_ky, M_0] with C(k) = |k|^2 M_kk + k_x M_kx + k_y M_ky + M_0.
+    """Five (B, n, n) Hermitian matrices with C(k) = k_x^2 M_xx + k_y^2 M_yy + k_x M_x + k_y M_y + M_0.
 
     For TM also returns W = L^-1 (to map eigenvectors back to plane-wave amplitudes); None for TE.
     """
     g = basis.g
     differences = g[:, None, :] - g[None, :, :]
     cdtype = torch.complex128 if eps.dtype == torch.float64 else torch.complex64
-    gx = torch.as_tensor(g[:, 0], dtype=eps.dtype, device=eps.device)
-    gy = torch.as_tensor(g[:, 1], dtype=eps.dtype, device=eps.device)
+    gx = torch.as_tensor(g[:, 0], dtype=eps.dtype, device=eps.device).to(cdtype)
+    gy = torch.as_tensor(g[:, 1], dtype=eps.dtype, device=eps.device).to(cdtype)
     if polarization == "tm":
         toeplitz = pixel_fourier_coefficients(eps, differences).to(cdtype)
         lower = torch.linalg.cholesky(toeplitz)
         identity = torch.eye(basis.size, dtype=cdtype, device=eps.device).expand_as(toeplitz)
         w = torch.linalg.solve_triangular(lower, identity, upper=False)
         wh = w.mH
+        gram = w @ wh
         ops = torch.stack(
-            [
-                w @ wh,
-                2 * (w * gx.to(cdtype)) @ wh,
-                2 * (w * gy.to(cdtype)) @ wh,
-                (w * (gx**2 + gy**2).to(cdtype)) @ wh,
-            ],
-            dim=1,
+            [gram, gram, 2 * (w * gx) @ wh, 2 * (w * gy) @ wh, (w * (gx**2 + gy**2)) @ wh], dim=1
         )
         return ops, w
-    if te_rule == "inverse":
-        eta = torch.linalg.inv(pixel_fourier_coefficients(eps, differences).to(cdtype))
+    if te_rule == "li":
+        eta_x, eta_y = _li_factorised_eta(eps, basis, cdtype)
+    elif te_rule == "inverse":
+        eta_x = eta_y = torch.linalg.inv(pixel_fourier_coefficients(eps, differences).to(cdtype))
     elif te_rule == "ho":
-        eta = pixel_fourier_coefficients(1.0 / eps, differences).to(cdtype)
+        eta_x = eta_y = pixel_fourier_coefficients(1.0 / eps, differences).to(cdtype)
     else:
-        raise PhotosslError(f"TE Fourier factorisation rule must be 'inverse' or 'ho', got '{te_rule}'")
-    sum_x = (gx[:, None] + gx[None, :]).to(cdtype)
-    sum_y = (gy[:, None] + gy[None, :]).to(cdtype)
-    dot = (gx[:, None] * gx[None, :] + gy[:, None] * gy[None, :]).to(cdtype)
-    ops = torch.stack([eta, sum_x * eta, sum_y * eta, dot * eta], dim=1)
+        raise PhotosslError(f"TE Fourier factorisation rule must be 'li', 'inverse' or 'ho', got '{te_rule}'")
+    sum_x = gx[:, None] + gx[None, :]
+    sum_y = gy[:, None] + gy[None, :]
+    ops = torch.stack(
+        [eta_x, eta_y, sum_x * eta_x, sum_y * eta_y, gx[:, None] * gx[None, :] * eta_x + gy[:, None] * gy[None, :] * eta_y],
+        dim=1,
+    )
     return ops, None
+
+
+def _li_factorised_eta(eps: torch.Tensor, basis: PlaneWaveBasis, cdtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Li's factorisation of 1/eps for the TE terms d/dx (eta d/dx) and d/dy (eta d/dy) of a pixel staircase.
+
+    In the x term, eta d_xH = E_y is continuous across the staircase's vertical edges but not its horizontal ones: the
+    inverse rule applies along x (per pixel row, the inverse of the 1D Toeplitz matrix of eps) and Laurent's rule
+    along y (the Fourier transform over rows of those inverses). The y term swaps the roles. Pixel edges are the only
+    interfaces, so both rules are exact in their direction.
+    """
+    n = eps.shape[-1]
+    g = basis.g
+    p = int(np.abs(g).max())
+    orders = np.arange(-p, p + 1)
+    diff_1d = orders[:, None] - orders[None, :]  # (L, L)
+    q = torch.as_tensor(diff_1d, device=eps.device)
+    form = torch.sinc(q.to(eps.dtype) / n).to(cdtype)
+
+    def factorised(field: torch.Tensor, inverse_axis: int) -> torch.Tensor:
+        # 1D coefficients along ``inverse_axis`` for every line along the other axis: (B, n_lines, L, L)
+        spectrum = torch.fft.fft(field, dim=inverse_axis) / n
+        lines = spectrum.movedim(inverse_axis, -1)  # (B, n_lines, n)
+        toeplitz = lines[..., q % n] * form
+        inverse = torch.linalg.inv(toeplitz.to(cdtype))  # (B, n_lines, L, L)
+        # Laurent along the line index: phi_j(q) = exp(-2 pi i q j / n) sinc(q / n) / n
+        along = g[:, 0] if inverse_axis == 1 else g[:, 1]  # the inverse-rule direction
+        across = g[:, 1] if inverse_axis == 1 else g[:, 0]  # the Laurent direction
+        line_pos = torch.arange(n, device=eps.device, dtype=eps.dtype)
+        dq = torch.as_tensor(across[:, None] - across[None, :], device=eps.device)  # (n_pw, n_pw)
+        phase = torch.exp(-2j * np.pi * dq[None].to(eps.dtype) * line_pos[:, None, None] / n)
+        phi = (phase * torch.sinc(dq.to(eps.dtype) / n) / n).to(cdtype)  # (n_lines, n_pw, n_pw)
+        ia = torch.as_tensor(along + p, device=eps.device)
+        gathered = inverse[:, :, ia[:, None], ia[None, :]]  # (B, n_lines, n_pw, n_pw)
+        return torch.einsum("bjmn,jmn->bmn", gathered, phi)
+
+    # eps has dims (B, x, y): the x term inverts along x (dim 1) and transforms over y; the y term the reverse.
+    eta_x = factorised(eps, inverse_axis=1)
+    eta_y = factorised(eps, inverse_axis=2)
+    return eta_x, eta_y
+
+
+def _k_coefficients(k: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(K, 5) coefficients (k_x^2, k_y^2, k_x, k_y, 1) of the affine operator terms."""
+    one = torch.ones_like(k[:, 0])
+    return torch.stack([k[:, 0] ** 2, k[:, 1] ** 2, k[:, 0], k[:, 1], one], dim=1).to(dtype)
+
+
+def _k_derivatives(ops: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """dC/dk_x = 2 k_x M_xx + M_x and dC/dk_y = 2 k_y M_yy + M_y; ops (..., 5, r, r) broadcast against k (K, 2)."""
+    k = k.to(ops.dtype)
+    dcx = 2 * k[:, 0, None, None] * ops[..., 0, :, :] + ops[..., 2, :, :]
+    dcy = 2 * k[:, 1, None, None] * ops[..., 1, :, :] + ops[..., 3, :, :]
+    return dcx, dcy
 
 
 def _kp_reduced_operators(
@@ -137,15 +189,11 @@ def _kp_reduced_operators(
     anchor_keys = torch.round(k / spacing).to(torch.int64)
     unique_keys, anchor_of_k = torch.unique(anchor_keys, dim=0, return_inverse=True)
     anchors = unique_keys.to(k.dtype) * spacing
-    coeffs = torch.stack(
-        [(anchors**2).sum(dim=1), anchors[:, 0], anchors[:, 1], torch.ones_like(anchors[:, 0])], dim=1
-    ).to(cell_ops.dtype)
+    coeffs = _k_coefficients(anchors, cell_ops.dtype)
     c_anchor = torch.einsum("at,tij->aij", coeffs, cell_ops)
     _, u = torch.linalg.eigh(c_anchor)
     v0 = u[:, :, :n_vectors]
-    ka = anchors.to(cell_ops.dtype)
-    dcx = 2 * ka[:, 0, None, None] * cell_ops[0] + cell_ops[1]
-    dcy = 2 * ka[:, 1, None, None] * cell_ops[0] + cell_ops[2]
+    dcx, dcy = _k_derivatives(cell_ops, anchors)
     span = torch.cat([v0, dcx @ v0, dcy @ v0], dim=2)
     q, _ = torch.linalg.qr(span)
     applied = cell_ops.unsqueeze(0) @ q.unsqueeze(1)  # (A, 4, n, r)
@@ -183,7 +231,7 @@ def solve_bands_full(
     n_bands: int = 10,
     cutoff: float = DEFAULT_CUTOFF,
     basis_shape: str = "circle",
-    te_rule: str = "inverse",
+    te_rule: str = "li",
     group_velocities: bool = False,
     eigenvectors: bool = False,
     device: str | torch.device | None = None,
@@ -211,8 +259,7 @@ def solve_bands_full(
     n_cells, n_pw = ops.shape[0], basis.size
     n_k = len(k)
     k_t = torch.as_tensor(k, dtype=dtype, device=device)
-    coeffs = torch.stack([(k_t**2).sum(dim=1), k_t[:, 0], k_t[:, 1], torch.ones_like(k_t[:, 0])], dim=1)
-    coeffs = coeffs.to(ops.dtype)
+    coeffs = _k_coefficients(k_t, ops.dtype)
     # Bound the (chunk, n, n) working set to about 64 MB of complex128.
     chunk = k_chunk or max(1, int(4_000_000 // (n_pw * n_pw)))
     need_vectors = group_velocities or eigenvectors
@@ -230,10 +277,10 @@ def solve_bands_full(
             stop = min(start + chunk, n_k)
             if anchor_spacing:
                 c = _assemble_by_anchor(coeffs[start:stop], anchor_of_k[start:stop], reduced_ops)
-                grad_ops = reduced_ops[anchor_of_k[start:stop], :3] if group_velocities else None
+                grad_ops = reduced_ops[anchor_of_k[start:stop]] if group_velocities else None
             else:
                 c = torch.einsum("kt,tij->kij", coeffs[start:stop], cell_ops)
-                grad_ops = cell_ops[:3].unsqueeze(0)
+                grad_ops = cell_ops
             if need_vectors:
                 values, vecs = torch.linalg.eigh(c)
                 values, vecs = values[:, :n_bands], vecs[:, :, :n_bands]
@@ -242,10 +289,7 @@ def solve_bands_full(
             omega = torch.sqrt(torch.clamp(values, min=0.0))
             freqs[cell, start:stop] = omega.cpu().numpy()
             if group_velocities:
-                kk = k_t[start:stop].to(ops.dtype)
-                # dC/dk_x = 2 k_x M_kk + M_kx (and likewise for y)
-                dcx = 2 * kk[:, 0, None, None] * grad_ops[:, 0] + grad_ops[:, 1]
-                dcy = 2 * kk[:, 1, None, None] * grad_ops[:, 0] + grad_ops[:, 2]
+                dcx, dcy = _k_derivatives(grad_ops, k_t[start:stop])
                 dlx = torch.einsum("kib,kij,kjb->kb", vecs.conj(), dcx, vecs).real
                 dly = torch.einsum("kib,kij,kjb->kb", vecs.conj(), dcy, vecs).real
                 safe = torch.where(omega > 1e-12, 2 * omega, torch.ones_like(omega))
@@ -275,7 +319,7 @@ def solve_bands(
         polarization: "tm" (E along z) or "te" (H along z).
         n_bands: number of lowest bands returned.
         **accuracy_options: ``cutoff`` (plane waves with |G| <= cutoff, default 6: 113 plane waves), ``basis_shape`` ("circle" or
-            "square"), ``te_rule`` ("inverse" or "ho"), ``device``, ``dtype``, ``k_chunk``.
+            "square"), ``te_rule`` ("li" (default), "inverse" or "ho"), ``device``, ``dtype``, ``k_chunk``.
 
     Returns:
         (K, n_bands) for a single cell or (B, K, n_bands) for a batch, as a numpy array.

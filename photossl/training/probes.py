@@ -40,20 +40,6 @@ def encode(
         encoder.train(was_training)
 
 
-def sibcl_relative_l1(prediction: torch.Tensor, target: torch.Tensor, start: int = 100, stop: int = 400) -> torch.Tensor:
-    """SIB-CL's DOS error per sample, ``sum_{j=start}^{stop-1} |ŷ_j - y_j| / sum_j |y_j|``.
-
-    Shape: prediction, target (B, F) -> (B,). Targets with fewer than ``stop`` bins use bins ``start..F-1``.
-    """
-    if prediction.shape != target.shape or prediction.dim() != 2:
-        raise PhotosslError(f"prediction and target must both be (B, F), got {tuple(prediction.shape)}, "
-                            f"{tuple(target.shape)}")
-    if target.shape[1] <= start:
-        raise PhotosslError(f"targets have {target.shape[1]} bins, fewer than the {start} skipped ones")
-    p, y = prediction[:, start:stop], target[:, start:stop]
-    return (p - y).abs().sum(1) / y.abs().sum(1).clamp_min(torch.finfo(y.dtype).tiny)
-
-
 @dataclass(frozen=True)
 class RidgeProbe:
     """A fitted ridge map from standardised features to targets (float64)."""
@@ -105,12 +91,30 @@ def fit_ridge(features: torch.Tensor, targets: torch.Tensor, alphas: Sequence[fl
 
 
 def ridge_probe_error(
-    train_features: torch.Tensor, train_targets: torch.Tensor, val_features: torch.Tensor, val_targets: torch.Tensor
+    train_features: torch.Tensor,
+    train_targets: torch.Tensor,
+    val_features: torch.Tensor,
+    val_targets: torch.Tensor,
+    val_offset: torch.Tensor | None = None,
 ) -> float:
-    """Mean SIB-CL relative L1 on the validation cells of a ridge probe fitted on the training cells."""
+    """Mean relative L1 on the validation cells of a ridge probe fitted on the training cells.
+
+    ``val_offset`` (same shape as ``val_targets``) is added to prediction and truth before scoring: for the
+    ``dos_eldiff`` target pass ``dos - dos_eldiff`` (the empty-lattice DOS), so that the score is SIB-CL's DOS
+    error (:func:`photossl.evaluation.metrics.dos_relative_l1`, bins 100..399). Targets with fewer than 400 bins
+    are scored over all their bins.
+    """
+    from photossl.evaluation.metrics import DOS_STOP, dos_relative_l1, relative_l1
+
     probe = fit_ridge(train_features, train_targets)
     prediction = probe.predict(val_features)
-    return float(sibcl_relative_l1(prediction, val_targets.double()).mean())
+    truth = val_targets.to(prediction).reshape(prediction.shape)
+    if val_offset is not None:
+        offset = val_offset.to(prediction).reshape(prediction.shape)
+        prediction, truth = prediction + offset, truth + offset
+    if truth.shape[1] >= DOS_STOP:
+        return dos_relative_l1(prediction, truth)
+    return relative_l1(prediction, truth)
 
 
 @torch.no_grad()
@@ -173,7 +177,7 @@ def linear_probe(
     *,
     epochs: int = 100,
     batch_size: int = 256,
-    lr: float = 1e-2,
+    lr: float = 3e-2,
     weight_decay: float = 1e-4,
 ) -> LinearProbeResult:
     """Multinomial logistic regression on standardised frozen features, trained once per seed.

@@ -23,15 +23,16 @@ from photossl.training.config import PretrainConfig
 class TrainingData:
     """pretrain: (N, C, H, W) float32 on the CPU; surrogate likewise or None.
 
-    monitor: 'ridge' (photonics) with train/val features' inputs and targets, or 'knn' (vision) with labelled
-    train/test images; ``info`` is recorded in run.json.
+    monitor: 'ridge' (photonics) with (inputs, targets) of the probe's training cells and (inputs, targets[,
+    offset]) of its validation cells (offset = dos − dos_eldiff, added back before scoring), or 'knn' (vision)
+    with labelled (images, labels) of the train and test splits; ``info`` is recorded in run.json.
     """
 
     pretrain: torch.Tensor
     surrogate: torch.Tensor | None
     monitor_kind: str
     monitor_train: tuple[torch.Tensor, torch.Tensor] | None = None
-    monitor_test: tuple[torch.Tensor, torch.Tensor] | None = None
+    monitor_test: tuple[torch.Tensor, ...] | None = None
     n_classes: int | None = None
     info: dict = field(default_factory=dict)
 
@@ -79,6 +80,9 @@ def load_photonics(config: PretrainConfig) -> TrainingData:
             monitor = "ridge"
             monitor_train = load_arrays(dataset, config.probe_target, probe_idx, flatten=True)
             monitor_test = load_arrays(dataset, config.probe_target, val_idx, flatten=True)
+            if config.probe_target == "dos_eldiff" and "dos" in dataset:  # score the DOS itself, as SIB-CL does
+                _, dos = load_arrays(dataset, "dos", val_idx, flatten=True)
+                monitor_test = (*monitor_test, dos - monitor_test[1])
     finally:
         dataset.close()
     surrogate = None

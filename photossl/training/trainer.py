@@ -207,9 +207,10 @@ def _vision_normaliser(config: PretrainConfig):
 def monitor_metric(config: PretrainConfig, data: TrainingData, encoder: nn.Module, device: torch.device) -> dict:
     """The per-epoch read-out: ridge DOS error (photonics) or kNN top-1 accuracy (vision)."""
     if data.monitor_kind == "ridge":
-        (x_train, y_train), (x_val, y_val) = data.monitor_train, data.monitor_test
+        (x_train, y_train), (x_val, y_val, *offset) = data.monitor_train, data.monitor_test
         f_train, f_val = encode(encoder, x_train, device=device), encode(encoder, x_val, device=device)
-        return {"probe_rel_l1": ridge_probe_error(f_train, y_train.to(device), f_val, y_val.to(device))}
+        offset = offset[0].to(device) if offset else None
+        return {"probe_rel_l1": ridge_probe_error(f_train, y_train.to(device), f_val, y_val.to(device), offset)}
     if data.monitor_kind == "knn":
         transform = _vision_normaliser(config)
         (x_bank, y_bank), (x_test, y_test) = data.monitor_train, data.monitor_test
@@ -235,7 +236,7 @@ def final_linear_probe(config: PretrainConfig, data: TrainingData, encoder: nn.M
 def _versions() -> dict[str, str]:
     from photossl import __version__
 
-    return {"photossl": __version__, "torch": torch.__version__, "numpy": np.__version__,
+    return {"photossl": str(__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
             "python": platform.python_version()}
 
 
@@ -340,9 +341,16 @@ def pretrain(
 
 def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str, Any]:
     device = runtime.device
-    if runtime.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-
+    if not runtime.is_main:
+        echo = lambda message: None  # noqa: E731
+    if checkpoint is not None and int(checkpoint["epoch"]) >= config.epochs:
+        echo(f"{out} is complete ({checkpoint['epoch']} epochs); pass a larger --epochs to train on")
+        record_path = out / "run.json"
+        return json.loads(record_path.read_text()) if record_path.exists() else {"status": "complete"}
+    if (config.track == "photonics" and config.spec.predict and config.circular_padding
+            and config.symmetry_policy().predict == "half_translate" and config.encoder in ("small", "essl")):
+        echo("warning: with circular padding the encoder is exactly invariant to half-cell translations, so "
+             "predicting them cannot be learnt; use --zero-padding (as the E-SSL reference) or another group")
     torch.manual_seed(config.seed)
     np.random.seed(config.seed % 2**32)
     random.seed(config.seed)
@@ -360,6 +368,8 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.autocast_dtype == torch.float16)
     generator = _augment_generator(config.seed, runtime.rank)
     pipeline = _pipeline(config, data)
+    if runtime.is_main:
+        out.mkdir(parents=True, exist_ok=True)
 
     start_epoch, history = 0, []
     if checkpoint is not None:
@@ -514,7 +524,7 @@ def _train_epoch(config, runtime, train_model, model: PretrainModel, pool, plan,
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + value.float()
         bar.update(1)
-        if runtime.is_main and config.progress:
+        if runtime.is_main and config.progress and bar.n % 10 == 1:  # reading the loss synchronises a GPU
             bar.set_postfix(loss=f"{float(terms['loss']):.4f}", refresh=False)
     bar.close()
     if device.type == "cuda":

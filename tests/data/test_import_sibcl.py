@@ -122,7 +122,8 @@ def test_converts_every_variable(tmp_path):
             np.testing.assert_allclose(part["dos"].values[position], data["mpbcal/DOSn"][:400], rtol=1e-6)
             np.testing.assert_allclose(part["dos_tm"].values[position], data["mpbcal/DOSn"][:400], rtol=1e-6)
             np.testing.assert_allclose(part["dos_eldiff"].values[position], data["mpbcal/DOSeldiffn"][:400], rtol=1e-6)
-            np.testing.assert_allclose(part["eps_mean"].values[position], data["unitcell/mpbepsimage"].mean(), rtol=1e-6)
+            eps_mean = data["unitcell/mpbepsimage"].astype(np.float64).mean()
+            np.testing.assert_allclose(part["eps_mean"].values[position], eps_mean, rtol=1e-12)
             for group, name in [("unitcell/epsin", "eps_in"), ("unitcell/epsout", "eps_out"),
                                 ("unitcell/filling", "filling"), ("unitcell/epsavg", "eps_avg_nominal")]:
                 np.testing.assert_allclose(part[name].values[position], data[group], rtol=1e-6)
@@ -309,3 +310,17 @@ def test_bad_arguments(tmp_path):
         import_sibcl(source, tmp_path / "ds", polarization="xy")
     with pytest.raises(PhotosslError, match="chunk_size"):
         import_sibcl(source, tmp_path / "ds", chunk_size=0)
+
+
+def test_unlabelled_files_need_no_dos_flag(tmp_path):
+    source = tmp_path / "ul-tm.h5"
+    dos_groups = ("mpbcal/DOS", "mpbcal/DOSn", "mpbcal/DOSeldiff", "mpbcal/DOSeldiffn", "mpbcal/efreq",
+                  "mpbcal/grpvel", "mpbcal/bandgap")
+    cells = write_sibcl(source, n_cells=3, drop=dos_groups)
+    assert_one_line_error(invoke(source, "--out", tmp_path / "ds"), "mpbcal/DOS", "--no-dos")
+    result = invoke(source, "--out", tmp_path / "ds", "--no-dos")
+    assert result.exit_code == 0, result.output
+    manifest, (part,) = open_chunks(tmp_path / "ds")
+    assert manifest["config"]["targets"] == [] and "dos" not in part and "freq" not in part.coords
+    np.testing.assert_array_equal(part["eps"].values[2], cells[2]["unitcell/mpbepsimage"])
+    part.close()

@@ -160,3 +160,32 @@ def test_works_with_splits_budgets_and_a_dataloader():
     assert set(data.cell_ids) == set(chosen) and not set(chosen) & set(splits.test)
     images, targets = next(iter(DataLoader(data, batch_size=4, shuffle=False)))
     assert images.shape == (4, 1, SIZE, SIZE) and targets.shape == (4, N_FREQ)
+
+
+def test_reads_a_generated_dataset_directory(tmp_path):
+    from photossl.data import generate_dataset, open_dataset, preset_config
+
+    config = preset_config("sibcl-p1", n_cells=6, chunk_size=4, size=16, grid_size=5, n_bands=4, seed=3)
+    generate_dataset(config, tmp_path / "ds", workers=1, progress=False)
+    reference = open_dataset(tmp_path / "ds")
+    splits = make_splits(6, seed=0, n_test=2, n_validation=1)
+    data = CellDataset(tmp_path / "ds", target="dos_eldiff", indices=splits.labelled)
+    assert len(data) == 3 and data.cell_ids.tolist() == splits.labelled.tolist()
+    np.testing.assert_array_equal(data.targets.numpy(), reference["dos_eldiff"].values[splits.labelled])
+    np.testing.assert_allclose(data.images[:, 0].numpy(), (reference["eps"].values[splits.labelled] - 1) / 19,
+                               rtol=1e-6)
+    bands = CellDataset(tmp_path / "ds", target="bands_tm")
+    assert bands.target_shape == (25, 4)
+    assert UnlabelledCellDataset(tmp_path / "ds").images.shape == (6, 1, 16, 16)
+
+
+def test_dataset_directory_loads_only_what_is_needed_and_names_missing_targets(tmp_path):
+    from photossl.data import generate_dataset, preset_config
+
+    config = preset_config("sibcl-p1", n_cells=3, chunk_size=2, size=8, targets=())
+    generate_dataset(config, tmp_path / "ds", workers=1, progress=False)
+    images, _ = load_arrays(tmp_path / "ds", None)
+    assert images.shape == (3, 1, 8, 8)
+    assert CellDataset(tmp_path / "ds", target="eps_mean").targets.shape == (3,)
+    with pytest.raises(PhotosslError, match=r"no variable 'dos_eldiff'; available targets: .*eps_mean"):
+        CellDataset(tmp_path / "ds")

@@ -24,7 +24,8 @@ def test_kwargs_are_passed_through():
     model = build_encoder("small", feature_dim=32, channels=(8, 16), circular_padding=False)
     assert model.feature_dim == 32 and not model.circular_padding
     assert build_encoder("resnet18", in_channels=1)(torch.randn(2, 1, 16, 16)).shape == (2, 512)
-    assert not build_encoder("essl", circular_padding=False).circular_padding
+    essl = build_encoder("essl", channels=(4, 8, 8), hidden_dim=8, feature_dim=3, circular_padding=False)
+    assert not essl.circular_padding and essl.feature_dim == 3
 
 
 def test_unknown_name_lists_the_choices():

@@ -43,12 +43,12 @@ def test_periodic_pad_rejects_negative_pad():
         periodic_pad(torch.zeros(1, 1, 4, 4), -1)
 
 
-@pytest.mark.parametrize("k,size", [(3, 8), (7, 8), (7, 4), (7, 2), (5, 1)])
-def test_periodic_conv_is_circular_correlation(k, size):
+@pytest.mark.parametrize("k,size,stride", [(3, 8, 1), (7, 8, 1), (7, 4, 1), (7, 2, 1), (5, 1, 1), (3, 8, 2), (3, 7, 2)])
+def test_periodic_conv_is_circular_correlation(k, size, stride):
     torch.manual_seed(0)
-    conv = PeriodicConv2d(3, 4, k).double()
+    conv = PeriodicConv2d(3, 4, k, stride=stride).double()
     x = torch.randn(2, 3, size, size, dtype=torch.float64)
-    expected = _circular_correlation_loop(x, conv.weight, conv.bias)
+    expected = _circular_correlation_loop(x, conv.weight, conv.bias)[..., ::stride, ::stride]
     torch.testing.assert_close(conv(x), expected, rtol=0, atol=1e-12)
 
 
@@ -64,6 +64,21 @@ def test_periodic_conv_commutes_with_every_roll_and_zero_padding_does_not(shift)
     assert (zero(roll(x)) - roll(zero(x))).abs().max() > 1e-2
     # Away from the borders the two paddings agree: only the wrap-around differs.
     torch.testing.assert_close(zero(x)[..., 3:-3, 3:-3], periodic(x)[..., 3:-3, 3:-3], rtol=0, atol=1e-12)
+
+
+def test_strided_periodic_conv_commutes_with_rolls_by_multiples_of_the_stride():
+    torch.manual_seed(2)
+    conv = same_conv2d(2, 4, 3, circular=True, stride=2).double()
+    x = torch.randn(2, 2, 16, 16, dtype=torch.float64)
+    y = conv(x)
+    assert y.shape == (2, 4, 8, 8)
+    torch.testing.assert_close(conv(torch.roll(x, (2, -6), (2, 3))), torch.roll(y, (1, -3), (2, 3)), rtol=0, atol=1e-12)
+    assert (conv(torch.roll(x, (1, 0), (2, 3))) - torch.roll(y, (1, 0), (2, 3))).abs().max() > 1e-2
+
+
+def test_zero_padded_same_conv_output_size():
+    assert same_conv2d(1, 2, 5, circular=False, stride=2)(torch.randn(1, 1, 7, 9)).shape == (1, 2, 4, 5)
+    assert same_conv2d(1, 2, 5, circular=True, stride=2)(torch.randn(1, 1, 7, 9)).shape == (1, 2, 4, 5)
 
 
 @pytest.mark.parametrize("k", [0, 2, 4])
@@ -93,3 +108,29 @@ def test_periodic_pad_under_vmap():
     x = torch.randn(3, 2, 1, 5, 6)
     out = torch.vmap(lambda t: periodic_pad(t, 2))(x)
     assert torch.equal(out, torch.stack([periodic_pad(t, 2) for t in x]))
+
+
+@pytest.mark.parametrize("shape", [(5, 6), (3, 5, 6), (2, 3, 5, 6), (2, 2, 3, 5, 6)])
+def test_periodic_pad_any_leading_dims(shape):
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    out = periodic_pad(x, 2)
+    assert torch.equal(out, _tiled_pad(x.detach().reshape(1, -1, *shape[-2:]), 2).reshape(out.shape))
+    g = torch.randn_like(out)
+    (grad,) = torch.autograd.grad(out, x, g)
+    (expected,) = torch.autograd.grad(_tiled_pad(x.reshape(1, -1, *shape[-2:]), 2).reshape(out.shape), x, g)
+    torch.testing.assert_close(grad, expected, rtol=0, atol=1e-12)
+
+
+def test_periodic_pad_channels_last_input():
+    x = torch.randn(2, 3, 5, 6).to(memory_format=torch.channels_last).requires_grad_()
+    out = periodic_pad(x, 1)
+    assert torch.equal(out, _tiled_pad(x.detach(), 1))
+    out.sum().backward()
+    torch.testing.assert_close(x.grad, torch.full_like(x, 1.0) + _border_count(5, 6, 1))
+
+
+def _border_count(h, w, p):
+    """How many extra copies of each pixel the padding makes (sum of the padded map's gradient minus one)."""
+    ones = torch.ones(1, 1, h, w, requires_grad=True)
+    _tiled_pad(ones, p).sum().backward()
+    return ones.grad - 1

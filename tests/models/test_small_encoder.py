@@ -15,6 +15,20 @@ def test_shapes_and_defaults():
     assert other(torch.randn(2, 2, 32, 32)).shape == (2, 17)
 
 
+def test_layout_stride_two_stem_then_pooled_blocks():
+    model = SmallEncoder()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.stride for c in convs] == [(2, 2), (1, 1), (1, 1), (1, 1)]
+    assert [c.out_channels for c in convs] == [32, 64, 128, 128]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 2
+    sizes, x = [], torch.randn(2, 1, 32, 32)
+    for layer in model.body:
+        x = layer(x)
+        if isinstance(layer, nn.Conv2d):
+            sizes.append(x.shape[-1])
+    assert sizes == [16, 16, 8, 4]
+
+
 def test_parameter_count():
     conv_bn = lambda cin, cout: cin * cout * 9 + 2 * cout  # noqa: E731 (no conv bias; BN weight and bias)
     expected = conv_bn(1, 32) + conv_bn(32, 64) + conv_bn(64, 128) + conv_bn(128, 128) + 128 * 256 + 256
@@ -47,6 +61,18 @@ def test_exact_roll_symmetry_with_circular_padding():
     # Rolls that are not multiples of the total stride change the max-pool windows.
     assert (model(torch.roll(x, (1, 0), (2, 3))) - y).abs().max() > 1e-4
     assert (model(torch.roll(x, (0, 4), (2, 3))) - y).abs().max() > 1e-4
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("channels,stride", [((4,), 2), ((4, 8), 2), ((4, 8, 8), 4), ((4, 8, 8, 8, 8), 16)])
+def test_total_stride_is_the_exact_invariance_period(channels, stride):
+    torch.manual_seed(0)
+    model = SmallEncoder(channels=channels, feature_dim=6).double().eval()
+    assert model.total_stride == stride
+    x = torch.randn(2, 1, 32, 32, dtype=torch.float64)
+    y = model(x)
+    torch.testing.assert_close(model(torch.roll(x, (stride, 2 * stride), (2, 3))), y, rtol=0, atol=1e-12)
+    assert (model(torch.roll(x, (stride // 2, 0), (2, 3))) - y).abs().max() > 1e-6
 
 
 @torch.no_grad()

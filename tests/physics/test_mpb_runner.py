@@ -2,6 +2,7 @@
 
 import os
 import stat
+import sys
 
 import numpy as np
 import pytest
@@ -33,6 +34,8 @@ def asymmetric_map(n=8):
 @needs_mpb
 @pytest.mark.parametrize("polarization", ["tm", "te"])
 def test_empty_lattice_matches_free_photon_bands(polarization):
+    """Several k-points in one run check the row order; plane waves do not mix on a uniform ε, so every k-point
+    starts from random fields (see run_mpb)."""
     eps = 2.25
     freqs = run_mpb(np.full((8, 8), eps), KPOINTS, polarization, n_bands=8, tolerance=1e-10, randomize_fields=True)
     assert freqs.shape == (len(KPOINTS), 8)
@@ -52,6 +55,19 @@ def test_empty_lattice_group_velocities():
     assert vel.shape == (1, 5, 2)
     np.testing.assert_allclose(freqs[0], np.linalg.norm(q[order], axis=1) / np.sqrt(eps), atol=1e-7)
     np.testing.assert_allclose(vel[0], expected, atol=1e-6)
+
+
+@pytest.mark.mpb
+@needs_mpb
+def test_group_velocities_match_finite_differences():
+    """On a non-uniform cell, solved in small blocks so the runner has to reorder bands and velocities together."""
+    eps = asymmetric_map(8) * 2.0
+    k0, h = np.array([0.21, -0.13]), 1e-4
+    k = np.array([k0, k0 + [h, 0], k0 - [h, 0], k0 + [0, h], k0 - [0, h]])
+    freqs, vel = run_mpb(eps, k, "te", n_bands=6, tolerance=1e-12, block_size=-2, group_velocities=True)
+    assert np.all(np.diff(freqs[0]) > 1e-3), "bands at k0 must be non-degenerate for this check"
+    finite = np.stack([freqs[1] - freqs[2], freqs[3] - freqs[4]], axis=-1) / (2 * h)
+    np.testing.assert_allclose(vel[0], finite, atol=2e-4)
 
 
 @pytest.mark.mpb
@@ -113,14 +129,15 @@ def test_missing_binary_raises(monkeypatch, tmp_path):
 
 
 def fake_mpb(directory, script):
+    """An executable named mpb that runs ``script`` with this Python."""
     path = directory / "mpb"
-    path.write_text("#!/bin/sh\n" + script)
+    path.write_text(f"#!{sys.executable}\nimport sys, time\n" + script)
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
     return path
 
 
 def test_failure_reports_stderr_tail_in_one_line(monkeypatch, tmp_path):
-    fake_mpb(tmp_path, 'echo "line one" >&2\necho "fatal: bad epsilon" >&2\nexit 3\n')
+    fake_mpb(tmp_path, 'print("line one", file=sys.stderr)\nprint("fatal: bad epsilon", file=sys.stderr)\nsys.exit(3)\n')
     monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ.get("PATH", ""))
     with pytest.raises(PhotosslError, match="exit code 3") as info:
         run_mpb(np.ones((4, 4)), [[0.0, 0.0]])
@@ -129,7 +146,7 @@ def test_failure_reports_stderr_tail_in_one_line(monkeypatch, tmp_path):
 
 
 def test_missing_output_is_an_error(monkeypatch, tmp_path):
-    fake_mpb(tmp_path, "echo 'photossl-freqs: 0.1 0.2'\nexit 0\n")
+    fake_mpb(tmp_path, "print('photossl-freqs: 0.1 0.2')\n")
     monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ.get("PATH", ""))
     with pytest.raises(PhotosslError, match="values where"):
         run_mpb(np.ones((4, 4)), [[0.0, 0.0]], n_bands=2, extra_bands=1)
@@ -138,7 +155,7 @@ def test_missing_output_is_an_error(monkeypatch, tmp_path):
 
 
 def test_timeout_raises(monkeypatch, tmp_path):
-    fake_mpb(tmp_path, "exec sleep 5\n")
+    fake_mpb(tmp_path, "time.sleep(5)\n")
     monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ.get("PATH", ""))
     with pytest.raises(PhotosslError, match="timed out"):
         run_mpb(np.ones((4, 4)), [[0.0, 0.0]], timeout=0.3)
