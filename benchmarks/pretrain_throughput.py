@@ -60,11 +60,11 @@ class ReferenceStyleViews:
 
 
 def time_steps(encoder: str, method: str, batch_size: int, size: int, repeats: int, warmup: int, seed: int = 0,
-               reference_style: bool = False):
+               reference_style: bool = False, circular: bool = True):
     """(median seconds per step, median share of it spent on views, parameter count)."""
     config = resolve_defaults(make_config({"method": method, "encoder": encoder, "policy": "essl-gpm",
                                            "batch_size": batch_size, "care_chunk": 16,
-                                           "circular_padding": not reference_style}))
+                                           "circular_padding": circular and not reference_style}))
     torch.manual_seed(seed)
     model = build_model(config, in_channels=1)
     if reference_style:
@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--encoders", default="essl,small", help="encoders: essl (reference), small [essl,small]")
     parser.add_argument("--methods", default=",".join(METHODS), help="methods [simclr,essl,care]")
     parser.add_argument("--quick", action="store_true", help="batch 64 and 2 repeats (a smoke test)")
+    parser.add_argument("--paddings", default="circular,zero",
+                        help="padding of the essl encoder: circular (photossl's default), zero (the reference's)")
     parser.add_argument("--no-reference-style", action="store_true",
                         help="skip the rows that re-create the reference's per-sample augmentation loops")
     args = parser.parse_args()
@@ -108,27 +110,34 @@ def main() -> None:
           f"median of {args.repeats} steps after {args.warmup} warm-up")
     print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
           f"{torch.get_num_threads()} threads by default")
-    header = f"{'encoder':<8} {'method':<7} {'threads':>7} {'samples/s':>10} {'augment':>8}   reference (same machine)"
+    header = (f"{'encoder':<9} {'padding':<8} {'method':<7} {'threads':>7} {'samples/s':>10} {'augment':>8}   "
+              "reference figure (same machine, earlier)")
     print(header)
     print("-" * len(header))
-    for encoder in args.encoders.split(","):
-        for threads in (int(t) for t in args.threads.split(",")):
-            torch.set_num_threads(threads)
-            for method in args.methods.split(","):
-                seconds, share, _ = time_steps(encoder, method, args.batch_size, args.size, args.repeats,
-                                               args.warmup)
-                reference = ""
-                if encoder == "essl" and method in REFERENCE_SAMPLES_PER_S:
-                    reference = f"{REFERENCE_SAMPLES_PER_S[method]:.1f} samples/s"
-                    if method in REFERENCE_AUGMENT_SHARE:
-                        reference += f", augment {REFERENCE_AUGMENT_SHARE[method]:.0%}"
-                print(f"{encoder:<8} {method:<7} {threads:>7} {args.batch_size / seconds:>10.1f} {share:>8.1%}   "
-                      f"{reference}", flush=True)
-                if encoder == "essl" and method in REFERENCE_SAMPLES_PER_S and not args.no_reference_style:
+
+    def row(name: str, padding: str, method: str, threads: int, seconds: float, share: float, note: str) -> None:
+        print(f"{name:<9} {padding:<8} {method:<7} {threads:>7} {args.batch_size / seconds:>10.1f} {share:>8.1%}   "
+              f"{note}", flush=True)
+
+    for threads in (int(t) for t in args.threads.split(",")):
+        torch.set_num_threads(threads)
+        for encoder in args.encoders.split(","):
+            paddings = args.paddings.split(",") if encoder == "essl" else ["circular"]
+            for padding in paddings:
+                for method in args.methods.split(","):
+                    seconds, share, _ = time_steps(encoder, method, args.batch_size, args.size, args.repeats,
+                                                   args.warmup, circular=padding == "circular")
+                    note = ""
+                    if encoder == "essl" and method in REFERENCE_SAMPLES_PER_S:
+                        note = f"{REFERENCE_SAMPLES_PER_S[method]:.1f} samples/s"
+                        if method in REFERENCE_AUGMENT_SHARE:
+                            note += f", augment {REFERENCE_AUGMENT_SHARE[method]:.0%}"
+                    row(encoder, padding, method, threads, seconds, share, note)
+            if encoder == "essl" and not args.no_reference_style:
+                for method in (m for m in args.methods.split(",") if m in REFERENCE_SAMPLES_PER_S):
                     seconds, share, _ = time_steps(encoder, method, args.batch_size, args.size, args.repeats,
                                                    args.warmup, reference_style=True)
-                    print(f"{'ref-loop':<8} {method:<7} {threads:>7} {args.batch_size / seconds:>10.1f} "
-                          f"{share:>8.1%}   (reference-style views, zero padding, timed now)", flush=True)
+                    row("ref-loop", "zero", method, threads, seconds, share, "reference-style views, timed now")
     print("reference: the E-SSL authors' photonics training step (batch 256, 32x32, reference encoder), measured "
           "earlier on this machine under its load at that time; ref-loop rows re-create its per-sample "
           "augmentation loops here and now. essl = E-SimCLR (2 views + 4 rotations of the batch).")

@@ -12,6 +12,10 @@ _COMMANDS = {
     "pretrain": ("photossl.cli.pretrain", "pretrain"),
     "generate": ("photossl.cli.generate", "generate"),
     "import-sibcl": ("photossl.cli.import_sibcl", "import_sibcl"),
+    "finetune": ("photossl.cli.finetune", "finetune"),
+    "study": ("photossl.cli.study", "study"),
+    "plot": ("photossl.cli.plot", "plot"),
+    "predict": ("photossl.cli.predict", "predict"),
 }
 
 

@@ -71,7 +71,8 @@ def _split_list(value: str) -> list[str]:
               help="CARE term on the contrastive views (shared) or on two extra chunk-shared views (separate) "
                    "[photonics shared; vision separate].")
 @click.option("--care-form", type=click.Choice(["euclidean", "minkowski"]), help="CARE bilinear form [euclidean].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), help="auto: CUDA with mixed precision if present.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
+              help="auto: CUDA with mixed precision if present.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Autocast dtype on CUDA.")
 @click.option("--seed", type=int, help="Seed of initialisation, data order and augmentations [0].")
 @click.option("--workers", type=int, help="DataLoader worker processes [0].")

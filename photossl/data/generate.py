@@ -591,11 +591,29 @@ def _run_tasks(tasks: list, workers: int):
             yield _write_chunk_task(task)
         return
     import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
-    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
+    # An executor, not a multiprocessing.Pool: a worker that dies (OOM killer) breaks it instead of hanging the run.
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    finished = False
     try:
-        yield from pool.imap_unordered(_write_chunk_task, tasks, chunksize=1)
-        pool.close()
+        pending = {executor.submit(_write_chunk_task, task) for task in tasks}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+        finished = True
+    except BrokenProcessPool:
+        raise PhotosslError(
+            "a worker process died (killed, out of memory, or a calling script without "
+            "`if __name__ == '__main__':`); rerun the same command to resume"
+        ) from None
     finally:
-        pool.terminate()
-        pool.join()
+        if finished:
+            executor.shutdown()
+        else:
+            processes = list((getattr(executor, "_processes", None) or {}).values())
+            executor.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.terminate()

@@ -17,15 +17,16 @@ class ESSLEncoder(nn.Module):
     conv 1→64 k7, BN, ReLU, max-pool 2; conv 64→256 k7, BN, ReLU, max-pool 4; conv 256→256 k7, BN, ReLU,
     global max-pool; FC 256→1024, ReLU; FC 1024→1024.
 
-    On 32×32 inputs the last map is 4×4, so the global max-pool is exactly the reference's max-pool 4 and the
-    network is the reference one. Other sizes work too: the two fixed pools use ``ceil_mode`` (no border
-    row of the cell is dropped) and the global pool adapts to whatever map remains.
+    On 32×32 inputs the last map is 4×4, so the global max-pool is exactly the reference's max-pool 4 and
+    ``circular_padding=False`` gives the reference network (zero padding 3; its state-dict keys are the
+    reference's with ``enc_block2d.`` → ``features.`` and ``fcpart.`` → ``head.``). Other sizes work too:
+    the two fixed pools use ``ceil_mode`` (no border row of the cell is dropped) and the global pool takes
+    whatever map remains.
 
     ``circular_padding=True`` (default) pads periodically, as befits a unit cell; the convolutions then commute
     with lattice translations and the output is *exactly invariant* to rolls of the input by multiples of
-    8 pixels (the product of the fixed pool strides), on 32×32 inputs. Note the consequence: a task that
-    predicts half-cell translations (E-SSL's "blob" set) is unlearnable with periodic padding.
-    ``circular_padding=False`` is the reference (zero padding 3).
+    8 pixels (the product of the fixed pool strides; sizes divisible by 8). Consequence: a task that
+    predicts half-cell translations (E-SSL's "blob" set) cannot be learned with periodic padding.
 
     Shape: ``(B, in_channels, H, W) -> (B, feature_dim)``.
     """

@@ -92,8 +92,10 @@ def _check_kernel(kernel_size: int) -> None:
 def same_conv2d(
     in_channels: int, out_channels: int, kernel_size: int, *, circular: bool, stride: int = 1, bias: bool = True
 ) -> nn.Conv2d:
-    """Convolution padded by ``kernel_size // 2`` (output ``⌈H/stride⌉ × ⌈W/stride⌉``): periodic if ``circular``,
-    else zeros."""
+    """Convolution padded by ``kernel_size // 2``, periodically if ``circular``, else with zeros.
+
+    Shape: ``(B, C_in, H, W) -> (B, C_out, ⌈H/stride⌉, ⌈W/stride⌉)``.
+    """
     if circular:
         return PeriodicConv2d(in_channels, out_channels, kernel_size, stride=stride, bias=bias)
     _check_kernel(kernel_size)

@@ -14,10 +14,12 @@ class SmallEncoder(nn.Module):
     """Stride-2 conv stem, 3×3 conv blocks with 2× max-pools between them, global average pool, linear.
 
     Every conv is 3×3 → BN → ReLU. ``channels[0]`` is the stem (stride 2); each further entry is one block,
-    and every block after the second is preceded by a 2× max-pool. Default channels (32, 64, 128, 128) on
-    a 32×32 cell: stem → 16×16, blocks at 16×16, 8×8, 4×4; 256-d output, 273,632 parameters. Skipping any
-    full-resolution feature map is what makes it cheap: a training step (forward + backward, batch 256,
-    32×32, 2 CPU threads) costs about SPEEDUP of :class:`ESSLEncoder`'s.
+    and every block after the first is preceded by a 2× max-pool. Default channels (32, 64, 128, 128) on
+    a 32×32 cell: stem → 16×16, blocks at 16×16, 8×8, 4×4; 256-d output, 273,632 parameters (ESSLEncoder:
+    5.3 M). It never builds a full-resolution feature map, which is what makes it cheap: one training step
+    (forward + backward + SGD, batch 256, 32×32, 2 CPU threads) measured about 10× faster than the
+    zero-padded ESSLEncoder and 14× faster than the periodic one (best of interleaved rounds on a 2-core CPU;
+    8.5× in single-thread CPU time).
 
     With ``circular_padding=True`` (default) every layer commutes with rolls of the cell by multiples of its
     stride, so :meth:`feature_maps` is exactly equivariant and the output exactly invariant (batch norm in
@@ -56,7 +58,10 @@ class SmallEncoder(nn.Module):
         self.fc = nn.Linear(cin, self.feature_dim)
 
     def feature_maps(self, x: Tensor) -> Tensor:
-        """Last block's output. Shape: ``(B, in_channels, H, W) -> (B, channels[-1], ⌈H/s⌉, ⌈W/s⌉)``, s = total_stride."""
+        """Last block's output (s = ``total_stride``).
+
+        Shape: ``(B, in_channels, H, W) -> (B, channels[-1], ⌈H/s⌉, ⌈W/s⌉)``.
+        """
         return self.body(x)
 
     def forward(self, x: Tensor) -> Tensor:

@@ -81,7 +81,8 @@ def load_checkpoint(run_or_file: str | Path, map_location: str | torch.device = 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # a truncated or foreign file: report it in one line
-        raise PhotosslError(f"cannot read checkpoint {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+        first_line = str(err).splitlines()[0] if str(err) else ""
+        raise PhotosslError(f"cannot read checkpoint {path}: {type(err).__name__}: {first_line}") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise PhotosslError(f"{path} is not a photossl pretraining checkpoint")
     return payload

@@ -61,7 +61,7 @@ def load_photonics(config: PretrainConfig) -> TrainingData:
     from photossl.data.loaders import budget_indices, load_arrays, open_cells
 
     if config.data is None:
-        raise PhotosslError("the photonics track needs a dataset: pass --data DIR (a folder written by photossl generate)")
+        raise PhotosslError("the photonics track needs a dataset: pass --data DIR (written by photossl generate)")
     path = Path(config.data)
     if not path.exists():
         raise PhotosslError(f"dataset not found: {path}")

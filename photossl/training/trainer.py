@@ -12,7 +12,6 @@ results), ``metrics.csv`` / ``metrics.jsonl`` (one row per epoch), ``checkpoint.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -327,7 +326,9 @@ def pretrain(
         saved = make_config(checkpoint["config"])
         for key in set(config_to_dict(saved)) - RESUMABLE_OVERRIDES:
             if getattr(saved, key) != getattr(config, key):
-                raise PhotosslError(f"cannot resume: config key '{key}' differs from the run's ({getattr(saved, key)!r})")
+                raise PhotosslError(
+                    f"cannot resume: config key '{key}' differs from the run's ({getattr(saved, key)!r})"
+                )
 
     if config.threads is not None:
         torch.set_num_threads(config.threads)

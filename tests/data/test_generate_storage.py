@@ -126,6 +126,11 @@ def _dead_pid() -> int:
     return process.pid
 
 
+def _is_zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
 def test_lock_refuses_a_live_writer_and_takes_over_a_dead_one(tmp_path):
     lock_path = tmp_path / "generate.lock"
     with WriterLock(lock_path):
@@ -139,6 +144,18 @@ def test_lock_refuses_a_live_writer_and_takes_over_a_dead_one(tmp_path):
     with WriterLock(lock_path, on_warning=warnings.append):
         assert json.loads(lock_path.read_text())["pid"] == os.getpid()
     assert len(warnings) == 1 and "stale lock" in warnings[0]
+
+    if os.path.exists("/proc/self/stat"):
+        # a writer killed while its parent has not reaped it yet (a zombie) is dead too
+        zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _is_zombie(zombie.pid):
+            time.sleep(0.01)
+        lock_path.write_text(json.dumps({"pid": zombie.pid, "host": socket.gethostname()}))
+        with WriterLock(lock_path, on_warning=warnings.append):
+            pass
+        zombie.wait()
+        assert len(warnings) == 2
 
     lock_path.write_text(json.dumps({"pid": _dead_pid(), "host": "elsewhere.example"}))
     with pytest.raises(PhotosslError, match=f"host elsewhere.example.*delete {lock_path}"):

@@ -14,7 +14,7 @@ def _tiled_pad(x, pad):
 
 
 def _circular_correlation_loop(x, weight, bias):
-    """Reference: out = sum over kernel offsets of w[dy, dx] * x rolled so that x[y + dy - p, x + dx - p] lands on y, x."""
+    """Reference: out[y, x] = Σ_(dy, dx) w[dy, dx] · in[y + dy − p, x + dx − p], indices taken mod the size."""
     k = weight.shape[-1]
     p = k // 2
     out = bias.view(1, -1, 1, 1).expand(x.shape[0], -1, *x.shape[-2:]).clone()

@@ -1,0 +1,36 @@
+"""``photossl predict``: apply a fine-tuned surrogate to new cells and write the predicted DOS, gaps or bands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("predict")
+@click.option("--model", "model_path", type=click.Path(path_type=Path), required=True,
+              help="Fine-tuning output folder FT (photossl finetune), or its model.pt / model.pkl.")
+@click.option("--data", "source", type=click.Path(path_type=Path), required=True,
+              help="Cells: a dataset folder, a .nc file, a .npy array (N, N) or (B, N, N) of raw ε, or an .h5 file "
+                   "(dataset 'eps', --key, or SIB-CL's unitcell/mpbepsimage/<i>).")
+@click.option("--key", default=None, help="Dataset name inside an .h5 file.")
+@click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="NetCDF file to write (dims cell × freq for the DOS; cell × band_pair × gap_field for gaps).")
+@click.option("--batch-size", type=int, default=512, show_default=True, help="Cells per forward pass.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="auto: CUDA when present.")
+def predict(model_path: Path, source: Path, key: str | None, out_file: Path, batch_size: int, device: str) -> None:
+    """Predict with a fine-tuned model and write NetCDF.
+
+    Example: photossl predict --model FT --data cells.npy --out preds.nc
+    """
+    from photossl.errors import PhotosslError
+    from photossl.finetune import predict_to_netcdf
+    from photossl.training.trainer import select_device
+
+    if batch_size < 1:
+        raise PhotosslError(f"--batch-size must be >= 1, got {batch_size}")
+    dataset = predict_to_netcdf(model_path, source, out_file, key=key, batch_size=batch_size,
+                                device=select_device(device))
+    names = ", ".join(dataset.data_vars)
+    click.echo(f"predicted {names} for {dataset.sizes['cell']} cells with {dataset.attrs['method']}; wrote {out_file}")

@@ -1,0 +1,46 @@
+"""``photossl study CONFIG``: the whole label-budget study in one resumable command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("study")
+@click.argument("config_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Study folder [runs/<config file name>]. Rerunning into it resumes.")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder to use instead of the config's 'data' / 'generate'.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Overrides the config.")
+@click.option("--threads", type=int, default=None, help="CPU threads for torch (overrides the config).")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (overrides the config).")
+@click.option("--dry-run", is_flag=True, help="Validate the config and list the grid without running anything.")
+def study(config_file: Path, out_dir: Path | None, data: Path | None, device: str | None, threads: int | None,
+          progress: bool | None, dry_run: bool) -> None:
+    """Generate (or use) data, pretrain each method, fine-tune over budgets × seeds, write results.csv/.nc,
+    summary.json and figures into the study folder.
+
+    Example: photossl study pipelines/dos-quick.yaml --out runs/dos-quick
+    """
+    from photossl.config import read_yaml
+    from photossl.study import make_study_config, plan_study, run_study
+
+    values = read_yaml(config_file)
+    for key, value in (("device", device), ("threads", threads), ("progress", progress)):
+        if value is not None:
+            values[key] = value
+    config = make_study_config(values)
+    out = out_dir if out_dir is not None else Path("runs") / config_file.stem
+    if dry_run:
+        plan = plan_study(config, out, data)
+        click.echo(f"{config.name}: data {plan.data_dir}; {len(plan.cells)} cells "
+                   f"({len(config.methods)} methods x {len(config.budgets)} budgets x {len(config.seeds)} seeds)")
+        for job in plan.jobs.values():
+            click.echo(f"  pretrain {job.name} for {', '.join(job.labels)}")
+        return
+    summary = run_study(config, out, data, echo=lambda m: click.echo(m, err=True))
+    cells = summary["cells"]
+    click.echo(f"study {config.name}: {cells['ran']} cells ran ({cells['failed']} failed), {cells['skipped']} "
+               f"skipped; results in {out / 'results.csv'}")

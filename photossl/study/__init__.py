@@ -1,0 +1,6 @@
+"""Label-budget studies: pretrain each method, fine-tune over budgets × seeds, tabulate, diagnose and plot."""
+
+from photossl.study.config import MethodOptions, StudyConfig, make_study_config
+from photossl.study.runner import Cell, StudyPlan, plan_study, run_study
+
+__all__ = ["Cell", "MethodOptions", "StudyConfig", "StudyPlan", "make_study_config", "plan_study", "run_study"]

@@ -1,0 +1,152 @@
+"""The typed configuration of ``photossl study``: data, methods, label budgets, seeds, and shared settings.
+
+A method is named by its label in ``methods``. What it is comes from ``method_options[label].method`` (default: the
+label itself): ``supervised`` (the network trained from scratch), ``ridge`` / ``kernel-ridge`` (the classical
+baselines), or a pretraining method of :func:`photossl.training.parse_method` (``simclr``, ``essl``, ``care``, ...).
+``method_options[label].pretrain`` / ``.finetune`` override the shared ``pretrain`` / ``finetune`` keys for that label,
+so one study can compare, say, ``care`` at two CARE weights, or an ``essl`` linear probe next to full fine-tuning
+(labels whose pretraining settings resolve to the same config share one pretraining run).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from photossl.config import build_config
+from photossl.errors import PhotosslError
+
+DEFAULT_BUDGETS = [50, 100, 200, 400, 800, 1600, 3200]
+BASELINE_METHODS = ("ridge", "kernel-ridge")
+SUPERVISED = "supervised"
+# Keys of each run that the study itself sets per grid cell or per method.
+STUDY_FINETUNE_KEYS = ("data", "pretrained", "baseline", "label", "budget", "seed", "split_seed", "n_test",
+                       "n_validation")
+STUDY_PRETRAIN_KEYS = ("data", "split_seed", "track")
+
+
+@dataclass
+class MethodOptions:
+    """Per-label settings: what the method is, and overrides of the shared pretrain / finetune keys."""
+
+    method: str | None = None
+    pretrain: dict = field(default_factory=dict)
+    finetune: dict = field(default_factory=dict)
+
+
+@dataclass
+class StudyConfig:
+    """A label-budget study (see ``pipelines/dos-quick.yaml`` for an annotated example).
+
+    Data: ``data`` (a dataset folder; ``bundled`` or ``bundled:NAME`` for one shipped in the repository's ``data/``)
+    or ``generate`` (GenerateConfig keys with an optional ``preset``; written to STUDY/data, resumable). The split is
+    ``split_seed`` with ``n_test`` / ``n_validation`` cells (counts or fractions; None: the stored split or the
+    defaults of :func:`photossl.data.make_splits`). Every method's fine-tuning cell (budget × seed) draws its labels
+    with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
+    ``diagnostics``: learned-symmetry diagnostics of every encoder on ``diagnostics_cells`` cells under
+    ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
+    reference's error at its largest budget).
+    """
+
+    name: str = "study"
+    data: str | None = None
+    generate: dict | None = None
+    generate_workers: int | None = None
+    split_seed: int = 0
+    n_test: int | float | None = None
+    n_validation: int | float | None = None
+    methods: list[str] = field(default_factory=lambda: [SUPERVISED, "simclr", "essl", "care", "ridge"])
+    method_options: dict[str, MethodOptions] = field(default_factory=dict)
+    pretrain: dict = field(default_factory=dict)
+    finetune: dict = field(default_factory=dict)
+    budgets: list[int] = field(default_factory=lambda: list(DEFAULT_BUDGETS))
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    diagnostics: bool = True
+    diagnostics_cells: int = 512
+    diagnostics_groups: list[str] = field(default_factory=lambda: ["rot4", "flip", "half_translate"])
+    at_error: float | None = None
+    reference: str = SUPERVISED
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
+    threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        # Mappings inside a dict field arrive as plain dicts: type each one (unknown keys are errors).
+        options = {}
+        for label, value in dict(self.method_options or {}).items():
+            if isinstance(value, MethodOptions):
+                options[str(label)] = value
+            elif isinstance(value, dict):
+                options[str(label)] = build_config(MethodOptions, value, prefix=f"method_options.{label}.")
+            else:
+                raise PhotosslError(f"config key 'method_options.{label}' must be a mapping, got {value!r}")
+        self.method_options = options
+
+    def validate(self) -> None:
+        from photossl.symmetry import FINITE_GROUPS
+
+        if not self.methods:
+            raise PhotosslError("config key 'methods' must name at least one method")
+        if len(set(self.methods)) != len(self.methods):
+            raise PhotosslError(f"config key 'methods' repeats a label: {self.methods}")
+        unknown = sorted(set(self.method_options) - set(self.methods))
+        if unknown:
+            raise PhotosslError(f"config key 'method_options' names '{unknown[0]}', which is not in 'methods'")
+        if not self.budgets or any(b < 1 for b in self.budgets) or len(set(self.budgets)) != len(self.budgets):
+            raise PhotosslError(f"config key 'budgets' must be distinct positive integers, got {self.budgets}")
+        if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
+            raise PhotosslError(f"config key 'seeds' must be distinct non-negative integers, got {self.seeds}")
+        if self.data is not None and self.generate is not None:
+            raise PhotosslError("config keys 'data' and 'generate' exclude each other: use a dataset or make one")
+        if self.split_seed < 0:
+            raise PhotosslError(f"config key 'split_seed' must be >= 0, got {self.split_seed}")
+        for name, low in (("diagnostics_cells", 2), ("generate_workers", 1), ("threads", 1)):
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise PhotosslError(f"config key '{name}' must be >= {low}, got {value}")
+        bad = [g for g in self.diagnostics_groups if g not in FINITE_GROUPS]
+        if bad:
+            raise PhotosslError(
+                f"config key 'diagnostics_groups': unknown group '{bad[0]}' (allowed: {', '.join(FINITE_GROUPS)})"
+            )
+        if self.at_error is not None and not self.at_error > 0:
+            raise PhotosslError(f"config key 'at_error' must be > 0, got {self.at_error}")
+        for key in STUDY_FINETUNE_KEYS:
+            if key in self.finetune or any(key in o.finetune for o in self.method_options.values()):
+                raise PhotosslError(f"finetune key '{key}' is set by the study for each run; remove it")
+        for key in STUDY_PRETRAIN_KEYS:
+            if key in self.pretrain or any(key in o.pretrain for o in self.method_options.values()):
+                raise PhotosslError(f"pretrain key '{key}' is set by the study; remove it")
+        for label in self.methods:
+            self.method_kind(label)  # raises for an unknown method
+
+    def options(self, label: str) -> MethodOptions:
+        return self.method_options.get(label, MethodOptions())
+
+    def method_name(self, label: str) -> str:
+        return self.options(label).method or label
+
+    def method_kind(self, label: str) -> str:
+        """'supervised', 'classical' or 'pretrained'."""
+        from photossl.training import parse_method
+
+        name = self.method_name(label)
+        if name == SUPERVISED:
+            return "supervised"
+        if name in BASELINE_METHODS:
+            return "classical"
+        try:
+            parse_method(name)
+        except PhotosslError:
+            raise PhotosslError(
+                f"method '{label}': unknown method '{name}' (use supervised, ridge, kernel-ridge, or a pretraining "
+                "method such as simclr, essl, care)"
+            ) from None
+        return "pretrained"
+
+
+def make_study_config(values: dict[str, Any]) -> StudyConfig:
+    """A validated :class:`StudyConfig` from a plain mapping (unknown keys and bad values raise PhotosslError)."""
+    if not isinstance(values, dict):
+        raise PhotosslError("a study config must be a mapping of keys to values")
+    return build_config(StudyConfig, values)
