@@ -60,7 +60,7 @@ class ReferenceStyleViews:
 
 
 def time_steps(encoder: str, method: str, batch_size: int, size: int, repeats: int, warmup: int, seed: int = 0,
-               reference_style: bool = False, circular: bool = True):
+               reference_style: bool = False, circular: bool = True, predict_views: str = "all"):
     """(median seconds per step, median share of it spent on views, parameter count)."""
     config = resolve_defaults(make_config({"method": method, "encoder": encoder, "policy": "essl-gpm",
                                            "batch_size": batch_size, "care_chunk": 16,
@@ -70,7 +70,8 @@ def time_steps(encoder: str, method: str, batch_size: int, size: int, repeats: i
     if reference_style:
         pipeline = ReferenceStyleViews(config.spec.predict)
     else:
-        pipeline = PhotonicsViews(config.symmetry_policy(), config.spec, config.care_chunk, config.care_views)
+        pipeline = PhotonicsViews(config.symmetry_policy(), config.spec, config.care_chunk, config.care_views,
+                                  predict_views=predict_views)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     generator = torch.Generator().manual_seed(seed)
     cells = torch.rand(batch_size, 1, size, size, generator=generator)
@@ -100,6 +101,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 64 and 2 repeats (a smoke test)")
     parser.add_argument("--paddings", default="circular,zero",
                         help="padding of the essl encoder: circular (photossl's default), zero (the reference's)")
+    parser.add_argument("--essl-one", action="store_true",
+                        help="also time E-SSL with one random rotation per sample (--predict-views one)")
     parser.add_argument("--no-reference-style", action="store_true",
                         help="skip the rows that re-create the reference's per-sample augmentation loops")
     args = parser.parse_args()
@@ -133,6 +136,11 @@ def main() -> None:
                         if method in REFERENCE_AUGMENT_SHARE:
                             note += f", augment {REFERENCE_AUGMENT_SHARE[method]:.0%}"
                     row(encoder, padding, method, threads, seconds, share, note)
+                    if method == "essl" and args.essl_one:
+                        seconds, share, _ = time_steps(encoder, method, args.batch_size, args.size, args.repeats,
+                                                       args.warmup, circular=padding == "circular",
+                                                       predict_views="one")
+                        row(encoder, padding, "essl-1", threads, seconds, share, "one rotation per sample")
             if encoder == "essl" and not args.no_reference_style:
                 for method in (m for m in args.methods.split(",") if m in REFERENCE_SAMPLES_PER_S):
                     seconds, share, _ = time_steps(encoder, method, args.batch_size, args.size, args.repeats,

@@ -44,7 +44,7 @@ def _solver_options(pairs: tuple[str, ...]) -> dict:
               help="YAML file of generate-config keys, applied over the preset and under the options.")
 @click.option("--n-cells", type=int, default=None, help="Number of cells [1024].")
 @click.option("--seed", type=int, default=None, help="Dataset seed; cell i depends only on (seed, i) [0].")
-@click.option("--chunk-size", type=int, default=None, help="Cells per chunk file (the unit of resume and of work) [64].")
+@click.option("--chunk-size", type=int, default=None, help="Cells per chunk file (the unit of resume and work) [64].")
 @click.option("--cell", "cell_kind", type=click.Choice(["levelset", "cylinder"]), default=None,
               help="Cell generator (set by the preset).")
 @click.option("--group", default=None, help="Plane group of level-set cells, e.g. p1, pm, p4m (set by the preset).")
@@ -63,7 +63,7 @@ def _solver_options(pairs: tuple[str, ...]) -> dict:
               help="Solve only symmetry-inequivalent k-points [on].")
 @click.option("--solver", type=click.Choice(["pwe", "mpb"]), default=None, help="Band solver [pwe].")
 @click.option("--solver-option", "solver_option", multiple=True, metavar="KEY=VALUE",
-              help="Solver accuracy setting, repeatable (pwe: cutoff, anchor_spacing, ...; mpb: resolution, tolerance).")
+              help="Solver accuracy setting, repeatable (pwe: cutoff, anchor_spacing, ...; mpb: resolution, ...).")
 @click.option("--workers", type=int, default=None, help="Worker processes [all cores].")
 @click.option("--shard", default=None, metavar="I/N",
               help="Write only chunks with index % N == I (N jobs build one dataset; same or separate --out).")

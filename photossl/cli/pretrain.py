@@ -21,7 +21,7 @@ _CONFIG_OPTIONS = {
     "optimizer": "optimizer", "lr": "lr", "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
     "encoder": "encoder", "circular_padding": "circular_padding", "policy": "policy", "invariant": "invariant",
     "predict": "predict", "temperature": "temperature", "lambda_predict": "lambda_predict",
-    "lambda_care": "lambda_care", "care_chunk": "care_chunk", "care_pairing": "care_pairing",
+    "predict_views": "predict_views", "lambda_care": "lambda_care", "care_chunk": "care_chunk", "care_pairing": "care_pairing",
     "care_views": "care_views", "care_form": "care_form", "device": "device", "precision": "precision",
     "seed": "seed", "workers": "workers", "threads": "threads", "checkpoint_every": "checkpoint_every",
     "probe_every": "probe_every", "tensorboard": "tensorboard", "progress": "progress",
@@ -63,6 +63,9 @@ def _split_list(value: str) -> list[str]:
 @click.option("--predict", help="Group E-SSL predicts: rot4, flip, d4, half_translate, none (overrides the preset).")
 @click.option("--temperature", type=float, help="NT-Xent temperature [photonics 0.1; vision 0.5].")
 @click.option("--lambda-predict", type=float, help="Weight of E-SSL's cross-entropy [photonics 5; vision 0.4].")
+@click.option("--predict-views", type=click.Choice(["all", "one"]),
+              help="E-SSL head sees every group element of every sample (all, the reference) or one random "
+                   "element per sample (one: cheaper) [all].")
 @click.option("--lambda-care", type=float,
               help="Weight of CARE's term, in photossl's normalisation = 2(n-1) × the CARE code's weight [0.9].")
 @click.option("--care-chunk", type=int, help="Samples sharing one CARE augmentation [16].")

@@ -180,7 +180,7 @@ def preset_config(preset: str = "sibcl-p1", **overrides) -> GenerateConfig:
 
 
 def cell_seed(seed: int, index: int) -> int:
-    """The generator seed of cell ``index``: a function of (seed, index) only, 63 bits so that 10^7 cells don't collide."""
+    """The generator seed of cell ``index``: a function of (seed, index) only; 63 bits, so 10^7 cells don't collide."""
     return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
@@ -478,10 +478,11 @@ def generate_dataset(
     Args:
         config: what to generate; it is stored in the manifest and every chunk.
         out: dataset directory (created). Rerunning into it resumes; another config there is refused.
-        workers: processes (default: all cores). 1 runs in this process; more use a spawn pool, one chunk per task,
-            one torch thread per worker.
-        shard: ``"I/N"`` or (I, N): write only chunks with chunk_index % N == I (manifest ``manifest-shard<I>of<N>.json``),
-            so N independent jobs build one dataset in a shared directory or in N directories (open them together).
+        workers: processes (default: all cores). 1 runs in this process; more start that many spawned processes
+            (one chunk per task, one torch thread each), so a calling script needs ``if __name__ == "__main__":``.
+        shard: ``"I/N"`` or (I, N): write only chunks with chunk_index % N == I, recorded in
+            ``manifest-shard<I>of<N>.json``, so N independent jobs build one dataset in a shared directory or in N
+            directories (open them together).
         progress: show a tqdm bar (cells/s and ETA).
         log: callable taking one message line (default: print to stderr).
 

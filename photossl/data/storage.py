@@ -46,6 +46,7 @@ __all__ = [
     "manifest_name",
     "open_dataset",
     "read_manifests",
+    "remove_dead_tmp_files",
     "write_chunk",
     "write_json_atomic",
 ]

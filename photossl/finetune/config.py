@@ -89,8 +89,11 @@ class FinetuneConfig:
             raise PhotosslError(f"config key 'threads' must be >= 1, got {self.threads}")
         if not self.lr > 0:
             raise PhotosslError(f"config key 'lr' must be > 0, got {self.lr}")
-        if not self.encoder_lr_scale >= 0:
-            raise PhotosslError(f"config key 'encoder_lr_scale' must be >= 0, got {self.encoder_lr_scale}")
+        if not self.encoder_lr_scale > 0:
+            raise PhotosslError(
+                f"config key 'encoder_lr_scale' must be > 0, got {self.encoder_lr_scale} (use mode 'frozen' to keep "
+                "the encoder fixed)"
+            )
         if not self.weight_decay >= 0:
             raise PhotosslError(f"config key 'weight_decay' must be >= 0, got {self.weight_decay}")
         if any(d < 1 for d in self.head_dims):

@@ -18,19 +18,36 @@ from photossl.data.loaders import EPS_NORMALISATION, load_arrays, open_cells
 from photossl.data.splits import DatasetSplits, budget_indices, load_splits, make_splits, splits_path
 from photossl.errors import PhotosslError
 from photossl.finetune.config import FinetuneConfig
-from photossl.finetune.targets import TargetInfo, target_candidates, target_info
+from photossl.finetune.targets import TargetInfo, choose_variable, target_info
 
 
-def _open(path: Path, config: FinetuneConfig):
+def variable_names(path: Path) -> list[str]:
+    """Names of the variables of a dataset folder (from its first chunk) or of one NetCDF file, read with h5py
+    (opening the file with xarray would cost far more than the names)."""
+    import h5py
+
+    from photossl.data.storage import CHUNK_DIR, read_manifests
+
+    if path.is_dir():
+        files = [path / CHUNK_DIR / name for m in read_manifests(path).values() for name in m["chunks"]]
+        if not files:
+            raise PhotosslError(f"{path} is not a photossl dataset with chunks (make one with photossl generate)")
+        path = sorted(files)[0]
+    try:
+        with h5py.File(path, "r") as handle:
+            return [str(name) for name in handle.keys()]
+    except OSError as err:
+        raise PhotosslError(f"cannot read {path}: {err}") from None
+
+
+def open_target_dataset(path: str | Path, config: FinetuneConfig):
     """The dataset with only the permittivity and the target's variable loaded (a 20k-cell set holds ~1 GB of group
     velocities that fine-tuning never reads)."""
-    error = None
-    for name in target_candidates(config.target, config.polarization):
-        try:
-            return open_cells(path, ["eps", name])
-        except PhotosslError as err:
-            error = err
-    raise error
+    path = Path(path)
+    if not path.exists():
+        raise PhotosslError(f"dataset not found: {path}")
+    name = choose_variable(variable_names(path), config.target, config.polarization)
+    return open_cells(path, ["eps", name])
 
 
 def resolve_splits(path: str | Path, n_cells: int, seed: int, n_test=None, n_validation=None) -> DatasetSplits:
@@ -67,17 +84,20 @@ class Part:
 
 
 class FinetuneData:
-    """Split, target description and train / validation arrays of a config; :meth:`test` reads the test cells."""
+    """Split, target description and train / validation arrays of a config; :meth:`test` reads the test cells.
 
-    def __init__(self, config: FinetuneConfig, keep_raw_eps: bool = False):
+    ``dataset``: the config's dataset already opened (by :func:`open_target_dataset`), to share between runs; it is
+    then left open by :meth:`close`.
+    """
+
+    def __init__(self, config: FinetuneConfig, keep_raw_eps: bool = False, dataset=None):
         if config.data is None:
             raise PhotosslError("fine-tuning needs a dataset: pass --data DIR (a folder written by photossl generate)")
         self.path = Path(config.data)
-        if not self.path.exists():
-            raise PhotosslError(f"dataset not found: {self.path}")
         self.config = config
         self.keep_raw_eps = keep_raw_eps
-        self._dataset = _open(self.path, config)
+        self._owned = dataset is None
+        self._dataset = open_target_dataset(self.path, config) if dataset is None else dataset
         self.n_cells = int(self._dataset.sizes["cell"])
         self.target: TargetInfo = target_info(self._dataset, config.target, config.polarization)
         self.splits = resolve_splits(self.path, self.n_cells, config.split_seed, config.n_test, config.n_validation)
@@ -129,7 +149,8 @@ class FinetuneData:
         return int(np.intersect1d(pool, held_out).size)
 
     def close(self) -> None:
-        self._dataset.close()
+        if self._owned:
+            self._dataset.close()
 
     @property
     def normalisation(self) -> tuple[float, float]:

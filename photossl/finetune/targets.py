@@ -70,25 +70,29 @@ class TargetInfo:
         )
 
 
-def target_candidates(target: str, polarization: str) -> list[str]:
-    """Variables that may hold ``target``, preferred first: ``dos_tm`` / ``dos_eldiff_te``, then ``dos`` (the first
-    polarization's copy); ``gaps_<pol>``, ``bands_<pol>``."""
+def choose_variable(names, target: str, polarization: str) -> str:
+    """The variable holding ``target`` among ``names``: ``<target>_<pol>`` (``dos_tm``, ``gaps_te``, ...), or for the
+    DOS the bare ``dos`` / ``dos_eldiff`` of a dataset that stores no per-polarization DOS at all (the bare copy is
+    the first polarization's, so it is not taken for a polarization the dataset lacks)."""
     if target not in PRIMARY_METRIC:
         raise PhotosslError(f"unknown target '{target}' (allowed: {', '.join(PRIMARY_METRIC)})")
-    return [f"{target}_{polarization}"] + ([target] if target in ("dos", "dos_eldiff") else [])
+    names = set(map(str, names))
+    wanted = f"{target}_{polarization}"
+    if wanted in names:
+        return wanted
+    polarized = any(f"{target}_{pol}" in names for pol in ("tm", "te"))
+    if target in ("dos", "dos_eldiff") and target in names and not polarized:
+        return target
+    available = sorted(n for n in names if n.split("_")[0] in ("dos", "gaps", "bands"))
+    raise PhotosslError(
+        f"the dataset has no {polarization.upper()} '{target}' target ({wanted}); "
+        f"it has: {', '.join(available) or 'no targets'}"
+    )
 
 
 def target_variable(dataset: xr.Dataset, target: str, polarization: str) -> str:
-    """The variable of ``target`` in ``dataset`` (see :func:`target_candidates`)."""
-    candidates = target_candidates(target, polarization)
-    for name in candidates:
-        if name in dataset.variables:
-            return name
-    available = sorted(n for n in dataset.data_vars if dataset[n].dims[:1] == ("cell",) and n != "eps")
-    raise PhotosslError(
-        f"the dataset has no {polarization.upper()} '{target}' target ({' or '.join(candidates)}); "
-        f"it has: {', '.join(available) or 'no targets'}"
-    )
+    """The variable of ``target`` in ``dataset`` (see :func:`choose_variable`)."""
+    return choose_variable(dataset.variables, target, polarization)
 
 
 def target_info(dataset: xr.Dataset, target: str, polarization: str = "tm") -> TargetInfo:

@@ -8,7 +8,6 @@ and test cells), ``config.yaml``, and the model: ``model.pt`` (network) or ``mod
 
 from __future__ import annotations
 
-import copy
 import csv
 import math
 import os
@@ -207,10 +206,15 @@ def write_history(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def prepare_output(out: str | Path, overwrite: bool) -> Path:
-    out = Path(out)
+def _refuse_finished(out: Path, overwrite: bool) -> None:
     if (out / METRICS_FILE).exists() and not overwrite:
         raise PhotosslError(f"{out} already holds a finished fine-tuning run; choose another --out or pass --overwrite")
+
+
+def prepare_output(out: str | Path, overwrite: bool) -> Path:
+    """Create ``out``; refuse a finished run there unless ``overwrite``, whose model and metrics are then removed."""
+    out = Path(out)
+    _refuse_finished(out, overwrite)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -222,18 +226,23 @@ def prepare_output(out: str | Path, overwrite: bool) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------------- the run
-def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, echo=None) -> dict[str, Any]:
+def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, echo=None,
+             dataset=None) -> dict[str, Any]:
     """Fine-tune (or fit the classical baseline) as ``config`` says, write FT = ``out``, return metrics.json's record.
 
-    ``echo``: a function for one-line status messages. Raises PhotosslError for bad input (a budget larger than the
-    labelled pool, a missing target, an existing run in ``out`` without ``overwrite``).
+    ``echo``: a function for one-line status messages. ``dataset``: ``config.data`` already opened with
+    :func:`photossl.finetune.data.open_target_dataset`, to share it between runs. Raises PhotosslError for bad
+    input (a budget larger than the labelled pool, a missing target, an existing run in ``out`` without
+    ``overwrite``); nothing in ``out`` changes before the data are read.
     """
     from photossl.training.trainer import select_device
 
     echo = echo or (lambda message: None)
     config.validate()
     started = time.perf_counter()
-    data = FinetuneData(config, keep_raw_eps=config.baseline != "none")
+    _refuse_finished(Path(out), overwrite)
+    data = FinetuneData(config, keep_raw_eps=config.baseline != "none", dataset=dataset)
+    threads = torch.get_num_threads()
     try:
         out = prepare_output(out, overwrite)
         if config.threads is not None:
@@ -258,6 +267,7 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
         return record
     finally:
         data.close()
+        torch.set_num_threads(threads)
 
 
 def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, device: torch.device,
@@ -286,12 +296,9 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
     model = Regressor(encoder, head, frozen=config.mode == "frozen").to(device)
     scaler = TargetScaler.fit(train.targets)
     augment = Augmenter(config.augment, target)
-    groups = [{"params": [p for p in head.parameters()], "lr": config.lr}]
-    if config.mode == "full" and config.encoder_lr_scale > 0:
+    groups = [{"params": list(head.parameters()), "lr": config.lr}]
+    if config.mode == "full":
         groups.append({"params": list(encoder.parameters()), "lr": config.lr * config.encoder_lr_scale})
-    elif config.mode == "full":
-        for p in encoder.parameters():
-            p.requires_grad_(False)
     optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs) if config.schedule == "cosine"
                 else None)

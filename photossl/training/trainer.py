@@ -472,9 +472,9 @@ def _optimizer(config: PretrainConfig, model: nn.Module, lr: float) -> torch.opt
 def _pipeline(config: PretrainConfig, data: TrainingData):
     if config.track == "photonics":
         return PhotonicsViews(config.symmetry_policy(), config.spec, config.care_chunk, config.care_views,
-                              config.care_pairing)
+                              config.care_pairing, config.predict_views)
     return VisionViews(config.dataset, data.image_size, config.spec, config.care_chunk, config.care_views,
-                       config.care_pairing)
+                       config.care_pairing, config.predict_views)
 
 
 def train_step(

@@ -39,6 +39,15 @@ class Views:
     care2: torch.Tensor | None = None
     clean: torch.Tensor | None = None
 
+    def keep_one_prediction(self, generator: torch.Generator | None = None) -> Views:
+        """Keep one random transformed copy per sample of the group-major ``predict_views``: (G·B, ...) -> (B, ...)."""
+        b = self.view1.shape[0]
+        groups = self.predict_views.shape[0] // b
+        choice = torch.randint(groups, (b,), generator=generator).to(self.predict_views.device)
+        index = choice * b + torch.arange(b, device=choice.device)
+        self.predict_views, self.predict_labels = self.predict_views[index], self.predict_labels[index]
+        return self
+
     def rows(self, index: slice) -> Views:
         """The views of samples ``index`` (a slice of the B samples; predicted views keep their group-major layout)."""
         def take(t: torch.Tensor | None) -> torch.Tensor | None:
@@ -64,11 +73,12 @@ class PhotonicsViews:
     """
 
     def __init__(self, policy, spec: MethodSpec, care_chunk: int = 16, care_views: str = "shared",
-                 care_pairing: str = "views") -> None:
+                 care_pairing: str = "views", predict_views: str = "all") -> None:
         if spec.predict and policy.predict is None:
             raise PhotosslError("the method predicts a transformation but the symmetry policy has no 'predict' group")
         self.policy, self.spec = policy, spec
         self.care_chunk, self.care_views, self.care_pairing = care_chunk, care_views, care_pairing
+        self.predict_views = predict_views
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Views:
         shared = self.spec.care and self.care_views == "shared"
@@ -80,7 +90,12 @@ class PhotonicsViews:
         if self.spec.care and self.care_pairing == "clean":
             views.clean = x
         if self.spec.predict:
-            views.predict_views, views.predict_labels = self.policy.predict_views(x)
+            if self.predict_views == "one":
+                labels = self.policy.sample_predict(x.shape[0], generator, device=x.device)
+                views.predict_views = self.policy.predict_group.apply_labels(x, labels)
+                views.predict_labels = labels
+            else:
+                views.predict_views, views.predict_labels = self.policy.predict_views(x)
         return views
 
 
@@ -88,13 +103,14 @@ class VisionViews:
     """SimCLR / E-SSL / CARE views of images in [0, 1], standardised for dataset ``dataset_name``."""
 
     def __init__(self, dataset_name: str, size: int, spec: MethodSpec, care_chunk: int = 16,
-                 care_views: str = "shared", care_pairing: str = "views") -> None:
+                 care_views: str = "shared", care_pairing: str = "views", predict_views: str = "all") -> None:
         from photossl.vision import SimCLRAugment
 
         if spec.predict and size < 2:
             raise PhotosslError(f"the rotation view needs images of at least 2 px, got {size}")
         self.dataset_name, self.size, self.spec = dataset_name, size, spec
         self.care_chunk, self.care_views, self.care_pairing = care_chunk, care_views, care_pairing
+        self.predict_views = predict_views
         self.augment = SimCLRAugment(size=size)
         self.rotation_augment = SimCLRAugment(size=max(1, size // 2))
 
@@ -120,4 +136,6 @@ class VisionViews:
         if self.spec.predict:
             rotated, labels = rotation_view(images, generator=generator, augment=self.rotation_augment)
             views.predict_views, views.predict_labels = self._normalise(rotated), labels
+            if self.predict_views == "one":
+                views.keep_one_prediction(generator)
         return views

@@ -166,3 +166,26 @@ def test_contract_command(tmp_path, cli_process):
     ds = open_dataset(out)
     assert ds.eps.dims == ("cell", "x", "y") and ds.eps.shape == (64, 32, 32)
     assert ds.dos.dims == ("cell", "freq") and ds.dos.shape == (64, 400) and "freq" in ds.coords
+
+
+def test_unrecorded_chunk_and_dead_temporary_files_are_redone(reference_dataset, reference_args, copy_dataset,
+                                                             hashes):
+    # a writer killed between renaming a chunk into place and recording it, and one killed while writing
+    import subprocess
+    import sys
+
+    ds = copy_dataset(reference_dataset)
+    manifest = json.loads((ds / "manifest.json").read_text())
+    del manifest["chunks"][chunk_name(10)]
+    manifest["complete"] = False
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    leftover = ds / "chunks" / f".{chunk_name(10)}.tmp-{dead.pid}"
+    leftover.write_bytes(b"partial")
+    result = invoke(*reference_args(ds, "--workers", 1))
+    assert result.exit_code == 0, result.output
+    assert "2 cells written" in result.output and "22 reused" in result.output
+    assert not leftover.exists()
+    assert hashes(ds) == hashes(reference_dataset)
+    assert json.loads((ds / "manifest.json").read_text())["chunks"][chunk_name(10)]["start"] == 10

@@ -88,3 +88,25 @@ def test_vision_views_shapes_rotation_and_chunks():
     # standardised with the digits statistics: a constant 0 image maps to -mean/std
     zeros = VisionViews("digits", 16, MethodSpec())(torch.zeros(2, 1, 16, 16), g)
     torch.testing.assert_close(zeros.view1, torch.full_like(zeros.view1, -0.3053 / 0.3189))
+
+
+def test_one_predicted_copy_per_sample():
+    policy = SymmetryPolicy(invariant=["flip"], predict="d4")
+    x = torch.rand(16, 1, 8, 8)
+    views = PhotonicsViews(policy, MethodSpec(predict=True), predict_views="one")(x, torch.Generator().manual_seed(0))
+    assert views.predict_views.shape == x.shape and views.predict_labels.shape == (16,)
+    group = finite_group("d4")
+    for b in range(16):
+        label = int(views.predict_labels[b])
+        torch.testing.assert_close(views.predict_views[b], group.element(label).apply(x[b]))
+    assert len(set(views.predict_labels.tolist())) > 1
+
+
+def test_keep_one_prediction_picks_matching_rows():
+    b = 5
+    x = torch.arange(b, dtype=torch.float32).view(b, 1, 1, 1)
+    views = Views(x, x, torch.cat([x + 100 * k for k in range(4)]), torch.arange(4).repeat_interleave(b))
+    views.keep_one_prediction(torch.Generator().manual_seed(0))
+    values = views.predict_views.view(-1)
+    assert torch.equal(values % 100, torch.arange(b, dtype=torch.float32))  # sample b keeps one of its own copies
+    assert torch.equal(torch.div(values, 100, rounding_mode="floor").long(), views.predict_labels)

@@ -1,0 +1,67 @@
+"""Bad study configs fail at once with one line naming the problem, exit status != 0 and no traceback."""
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from photossl.cli.main import cli
+
+
+def _study(tmp_path, values, *extra):
+    path = tmp_path / "study.yaml"
+    path.write_text(values if isinstance(values, str) else yaml.safe_dump(values))
+    return CliRunner().invoke(cli, ["study", str(path), "--out", str(tmp_path / "out"), *extra])
+
+
+@pytest.mark.parametrize("change, fragment", [
+    ({"budget": [8]}, "unknown config key 'budget'"),
+    ({"methods": ["supervised", "simclr2"]}, "unknown method 'simclr2'"),
+    ({"methods": []}, "'methods' must name at least one method"),
+    ({"methods": ["ridge", "ridge"]}, "repeats a label"),
+    ({"budgets": [0, 8]}, "'budgets' must be distinct positive integers"),
+    ({"seeds": [1, 1]}, "'seeds' must be distinct"),
+    ({"finetune": {"budget": 5}}, "finetune key 'budget' is set by the study"),
+    ({"finetune": {"lr": -1.0}}, "method 'supervised': config key 'lr' must be > 0"),
+    ({"finetune": {"learning_rate": 0.1}}, "unknown config key 'learning_rate'"),
+    ({"pretrain": {"temperature": 0}}, "method 'simclr': config key 'temperature' must be > 0"),
+    ({"pretrain": {"data": "x"}}, "pretrain key 'data' is set by the study"),
+    ({"method_options": {"care": {"pretrain": {}}}}, "names 'care', which is not in 'methods'"),
+    ({"method_options": {"simclr": {"pretrian": {}}}}, "unknown config key 'method_options.simclr.pretrian'"),
+    ({"generate": {"n_cells": 10}}, "'data' and 'generate' exclude each other"),
+    ({"diagnostics_groups": ["rot5"]}, "unknown group 'rot5'"),
+    ({"budgets": [8, 1000]}, "budget 1000 exceeds the labelled pool of 64 cells"),
+    ({"data": "/nowhere/at/all"}, "dataset folder not found"),
+    ({"device": "tpu"}, "config key 'device' must be one of"),
+])
+def test_bad_config_is_a_one_line_error(tiny_study, tmp_path, change, fragment):
+    result = _study(tmp_path, tiny_study(**change))
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output, result.output
+    errors = [line for line in result.output.strip().splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and fragment in errors[0], result.output
+    assert not (tmp_path / "out" / "cells").exists()  # nothing ran
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("methods: [supervised\n", "is not valid YAML"),
+    ("- a list\n", "must hold a mapping"),
+])
+def test_unreadable_config_file(tmp_path, text, fragment):
+    result = _study(tmp_path, text)
+    assert result.exit_code != 0 and "Traceback" not in result.output and fragment in result.output
+
+
+def test_missing_config_file(tmp_path):
+    result = CliRunner().invoke(cli, ["study", str(tmp_path / "absent.yaml")])
+    assert result.exit_code != 0 and "Traceback" not in result.output and "absent.yaml" in result.output
+
+
+def test_dry_run_lists_the_grid(tiny_study, tmp_path):
+    values = tiny_study(methods=["supervised", "essl", "essl-probe"],
+                        method_options={"essl-probe": {"method": "essl", "finetune": {"mode": "frozen"}}})
+    result = _study(tmp_path, values, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "12 cells" in result.output
+    # the two essl labels share one pretraining run: their pretraining settings are the same
+    assert result.output.count("pretrain essl-") == 1 and "for essl, essl-probe" in result.output
+    assert not (tmp_path / "out").exists()

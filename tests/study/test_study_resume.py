@@ -1,0 +1,107 @@
+"""``photossl study`` resumes: finished cells are never redone, interrupted and deleted ones are; failures are
+reported without stopping the grid."""
+
+import csv
+import json
+
+import pytest
+import xarray as xr
+
+from photossl.data.storage import file_sha256
+from photossl.study import make_study_config, run_study
+from photossl.study import runner
+
+
+def _counting(monkeypatch, calls, fail=None, interrupt_after=None):
+    """Replace the runner's fine-tuning with a wrapper that records (label, budget, seed) and can fail or stop."""
+    from photossl.finetune import finetune as real
+
+    def wrapper(config, out, **kwargs):
+        if interrupt_after is not None and len(calls) == interrupt_after:
+            raise KeyboardInterrupt
+        calls.append((config.label, config.budget, config.seed))
+        if fail is not None and calls[-1] == fail:
+            raise RuntimeError("the solver exploded")
+        return real(config, out, **kwargs)
+
+    monkeypatch.setattr(runner, "finetune", wrapper)
+
+
+def _rows(out):
+    with (out / "results.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_resumes_after_an_interruption_without_redoing_finished_cells(tiny_study, tmp_path, monkeypatch):
+    out = tmp_path / "study"
+    config = make_study_config(tiny_study())
+    first: list = []
+    _counting(monkeypatch, first, interrupt_after=4)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(config, out, echo=lambda m: None)
+    assert len(first) == 4 and len(list((out / "cells").glob("*.json"))) == 4
+    (checkpoint,) = (out / "pretrain").glob("simclr-*/checkpoint.pt")
+    sha, mtime = file_sha256(checkpoint), checkpoint.stat().st_mtime_ns
+
+    second: list = []
+    _counting(monkeypatch, second)
+    summary = run_study(config, out, echo=lambda m: None)
+    assert len(second) == 12 - 4 and not set(second) & set(first)
+    assert summary["cells"] == {"planned": 12, "ran": 8, "skipped": 4, "failed": 0}
+    assert file_sha256(checkpoint) == sha and checkpoint.stat().st_mtime_ns == mtime  # pretraining not redone
+
+    (out / "cells" / "simclr__b16__s1.json").unlink()
+    third: list = []
+    _counting(monkeypatch, third)
+    summary = run_study(config, out, echo=lambda m: None)
+    assert third == [("simclr", 16, 1)] and summary["cells"]["skipped"] == 11
+
+    rows = _rows(out)
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
+    assert {(r["method"], r["budget"], r["seed"]) for r in rows} == {
+        (m, str(b), str(s)) for m in ("supervised", "simclr", "ridge") for b in (8, 16) for s in (0, 1)}
+    assert all(float(r["dos_rel_l1"]) > 0 and float(r["wall_time_s"]) > 0 and r["selected_epoch"] for r in rows)
+
+    # a changed fine-tuning setting makes the affected cells stale, and only those run again
+    fourth: list = []
+    _counting(monkeypatch, fourth)
+    changed = tiny_study(method_options={"supervised": {"finetune": {"lr": 0.002}}})
+    run_study(make_study_config(changed), out, echo=lambda m: None)
+    assert sorted(fourth) == sorted(("supervised", b, s) for b in (8, 16) for s in (0, 1))
+
+
+def test_a_failed_cell_is_reported_and_the_others_run(tiny_study, tmp_path, monkeypatch):
+    out = tmp_path / "study"
+    config = make_study_config(tiny_study(methods=["supervised", "ridge"], seeds=[0]))
+    calls: list = []
+    _counting(monkeypatch, calls, fail=("supervised", 8, 0))
+    summary = run_study(config, out, echo=lambda m: None)
+    assert len(calls) == 4 and summary["cells"]["failed"] == 1
+    assert summary["failed_cells"] == ["supervised__b8__s0: RuntimeError: the solver exploded"]
+    record = json.loads((out / "cells" / "supervised__b8__s0.json").read_text())
+    assert record["status"] == "failed" and "the solver exploded" in record["traceback"]
+    assert "supervised__b8__s0: FAILED (RuntimeError: the solver exploded)" in (out / "study.log").read_text()
+    statuses = {(r["method"], r["budget"]): (r["status"], r["dos_rel_l1"]) for r in _rows(out)}
+    assert statuses[("supervised", "8")] == ("failed", "")
+    assert all(status == "ok" and float(error) > 0 for key, (status, error) in statuses.items()
+               if key != ("supervised", "8"))
+    with xr.open_dataset(out / "results.nc", engine="h5netcdf") as table:
+        assert table.sizes["row"] == 4 and list(table["status"].values).count("failed") == 1
+
+    retry: list = []
+    _counting(monkeypatch, retry)
+    summary = run_study(config, out, echo=lambda m: None)
+    assert retry == [("supervised", 8, 0)] and summary["cells"]["failed"] == 0
+
+
+def test_failed_pretraining_fails_only_its_cells(tiny_study, tmp_path):
+    out = tmp_path / "study"
+    # a batch larger than the pretraining pool cannot run
+    values = tiny_study(methods=["simclr", "ridge"], seeds=[0], budgets=[8],
+                        method_options={"simclr": {"pretrain": {"batch_size": 4096}}})
+    summary = run_study(make_study_config(values), out, echo=lambda m: None)
+    (job,) = summary["pretraining"].values()
+    assert job["status"] == "failed" and "batch_size 4096" in job["error"]
+    statuses = {r["method"]: r["status"] for r in _rows(out)}
+    assert statuses == {"simclr": "failed", "ridge": "ok"}
+    assert "pretraining simclr-" in json.loads((out / "cells" / "simclr__b8__s0.json").read_text())["error"]
