@@ -273,16 +273,25 @@ def rotation_head_accuracy(model, images: torch.Tensor, transform, crop: bool = 
         model.train(was_training)
 
 
-@torch.no_grad()
-def wahba_errors(embed: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
-                 transforms: dict[str, Callable] = TRANSFORMS, normalize: bool = False) -> dict[str, float]:
-    """Relative Wahba error (best rotation in SO(d)) between embed(images) and embed(g images) for each g.
+def _standardise(reference: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
+    """Scale every feature by the mean and std of ``reference`` (N, D), as the linear probe does."""
+    mean, std = reference.mean(0), reference.std(0).clamp_min(1e-6)
+    return [(x - mean) / std for x in (reference, *others)]
 
-    ``embed`` maps (N, C, H, W) images in [0, 1] to (N, D) embeddings; needs N >= D for a meaningful value (with
-    N < D a rotation fits any two sets almost exactly).
+
+@torch.no_grad()
+def wahba_errors(base: torch.Tensor, transformed: dict[str, torch.Tensor], normalize: bool = False,
+                 seed: int = 0) -> dict[str, float]:
+    """Relative Wahba error (best rotation in SO(d)) between embeddings ``base`` (N, D) of images and
+    ``transformed[g]`` (N, D) of the same images under each g, plus ``chance``: the error of the same fit after
+    pairing every image with a random other one (a permutation drawn from ``seed``), the level of no relation.
+
+    Needs N well above D: with N <= D a rotation fits any two sets almost exactly.
     """
-    base = embed(images)
-    return {name: wahba_error(base, embed(g(images)), normalize=normalize) for name, g in transforms.items()}
+    out = {name: wahba_error(base, other, normalize=normalize) for name, other in transformed.items()}
+    perm = torch.randperm(base.shape[0], generator=torch.Generator().manual_seed(seed)).to(base.device)
+    out["chance"] = wahba_error(base, base[perm], normalize=normalize)
+    return out
 
 
 @dataclass
@@ -305,17 +314,24 @@ class EvalData:
 
 
 def symmetry_readouts(encoder: nn.Module, ev: EvalData, projector: nn.Module | None = None) -> dict[str, float]:
-    """Rotation-probe accuracy and Wahba errors of the encoder features (and of the L2-normalised projector
-    output, where CARE's term acts, when ``projector`` is given) on the test images."""
+    """Rotation-probe accuracy and Wahba errors on the test images, for each transformation of
+    :data:`TRANSFORMS`: of the encoder features standardised as the linear probe sees them, and (when
+    ``projector`` is given) of the L2-normalised projector output, where CARE's term acts."""
     encoder.eval()
-    images = ev.test[0].to(next(encoder.parameters()).device)
-    row = {"rotation_probe_acc": rotation_probe(encoder, ev.train[0], ev.test[0], ev.transform)}
-    features = lambda x: encode(encoder, x, transform=ev.transform)  # noqa: E731
-    row.update({f"wahba_enc_{k}": v for k, v in wahba_errors(features, images).items()})
+    images = ev.test[0]
+    row = {"rotation_probe_acc": rotation_probe(encoder, ev.train[0], images, ev.transform)}
+    base = encode(encoder, images, transform=ev.transform)
+    moved = {name: encode(encoder, g(images), transform=ev.transform) for name, g in TRANSFORMS.items()}
+    standardised = _standardise(base, *moved.values())
+    enc = wahba_errors(standardised[0], dict(zip(moved, standardised[1:])))
+    row.update({f"wahba_enc_{k}": v for k, v in enc.items()})
     if projector is not None:
+        was_training = projector.training
         projector.eval()
-        embedded = lambda x: projector(features(x))  # noqa: E731
-        row.update({f"wahba_proj_{k}": v for k, v in wahba_errors(embedded, images, normalize=True).items()})
+        with torch.no_grad():
+            proj = wahba_errors(projector(base), {k: projector(v) for k, v in moved.items()}, normalize=True)
+        projector.train(was_training)
+        row.update({f"wahba_proj_{k}": v for k, v in proj.items()})
     return row
 
 
@@ -380,15 +396,16 @@ def evaluate_random_encoder(seed: int, ev: EvalData) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------------ tables
+WAHBA_KEYS = (*TRANSFORMS, "chance")
 COLUMNS = [
     "method", "seed", "epochs", "linear_probe_acc", "linear_probe_std_over_probe_seeds", "knn_top1", "head_acc",
     "rotation_head_acc_crop", "rotation_head_acc_full", "train_predict_acc", "rotation_probe_acc",
-    *[f"wahba_enc_{k}" for k in TRANSFORMS], *[f"wahba_proj_{k}" for k in TRANSFORMS],
+    *[f"wahba_enc_{k}" for k in WAHBA_KEYS], *[f"wahba_proj_{k}" for k in WAHBA_KEYS],
     "lambda_care", "lambda_care_reference", "lambda_predict", "final_loss", "wall_time_s",
 ]
 SUMMARY_METRICS = ["linear_probe_acc", "knn_top1", "head_acc", "rotation_head_acc_crop", "rotation_head_acc_full",
-                   "rotation_probe_acc", *[f"wahba_enc_{k}" for k in TRANSFORMS],
-                   *[f"wahba_proj_{k}" for k in TRANSFORMS], "wall_time_s"]
+                   "rotation_probe_acc", *[f"wahba_enc_{k}" for k in WAHBA_KEYS],
+                   *[f"wahba_proj_{k}" for k in WAHBA_KEYS], "wall_time_s"]
 METHOD_ORDER = ["random", "supervised", "simclr", "essl", "care"]
 
 
@@ -449,11 +466,12 @@ def summary_markdown(summary: Sequence[dict[str, Any]]) -> str:
                      f"{_pm(e, 'linear_probe_acc')} | {_pm(e, 'knn_top1')} | {_pm(e, 'head_acc')} | "
                      f"{_pm(e, 'wall_time_s', 1.0, 0)} |")
     lines += ["", "| method | rotation head, crop view (%) | rotation head, whole image (%) | rotation linear probe (%) "
-              "| Wahba enc rot90 / rot180 / rot270 / hflip | Wahba proj (L2-normalised) rot90 / rot180 / rot270 / hflip |",
+              "| Wahba, encoder (standardised): rot90 / rot180 / rot270 / hflip / chance "
+              "| Wahba, projector (L2-normalised): rot90 / rot180 / rot270 / hflip / chance |",
               "|---|---|---|---|---|---|"]
     for e in summary:
-        enc = " / ".join(_pm(e, f"wahba_enc_{k}", 1.0, 3) for k in TRANSFORMS)
-        proj = " / ".join(_pm(e, f"wahba_proj_{k}", 1.0, 3) for k in TRANSFORMS)
+        enc = " / ".join(_pm(e, f"wahba_enc_{k}", 1.0, 3) for k in WAHBA_KEYS)
+        proj = " / ".join(_pm(e, f"wahba_proj_{k}", 1.0, 3) for k in WAHBA_KEYS)
         lines.append(f"| {METHOD_LABELS.get(e['method'], e['method'])} | {_pm(e, 'rotation_head_acc_crop')} | "
                      f"{_pm(e, 'rotation_head_acc_full')} | {_pm(e, 'rotation_probe_acc')} | {enc} | "
                      f"{proj if proj.strip('– /') else '–'} |")
@@ -490,9 +508,19 @@ def plot_summary(rows: Sequence[dict[str, Any]], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None  # JSON has no NaN
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _write_json(path: Path, record: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    tmp.write_text(json.dumps(_json_safe(record), indent=2, default=str) + "\n")
     os.replace(tmp, path)
 
 
@@ -545,6 +573,8 @@ def collect_rows(config_path: Path, runs: Path, methods: Sequence[str], seeds: S
                  random_floor: bool = True, overrides: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Evaluate every finished run (and the random-encoder floor) into results rows."""
     config = load_study_config(config_path, **(overrides or {}))
+    if config.threads is not None:  # tiny matmuls: extra threads only wait for each other on a busy machine
+        torch.set_num_threads(config.threads)
     ev = EvalData(config, load_training_data(config))
     rows = []
     for method in methods:
