@@ -465,8 +465,8 @@ def summary_markdown(summary: Sequence[dict[str, Any]]) -> str:
         lines.append(f"| {METHOD_LABELS.get(e['method'], e['method'])} | {e['n_seeds']} | "
                      f"{_pm(e, 'linear_probe_acc')} | {_pm(e, 'knn_top1')} | {_pm(e, 'head_acc')} | "
                      f"{_pm(e, 'wall_time_s', 1.0, 0)} |")
-    lines += ["", "| method | rotation head, crop view (%) | rotation head, whole image (%) | rotation linear probe (%) "
-              "| Wahba, encoder (standardised): rot90 / rot180 / rot270 / hflip / chance "
+    lines += ["", "| method | rotation head, crop view (%) | rotation head, whole image (%) "
+              "| rotation linear probe (%) | Wahba, encoder (standardised): rot90 / rot180 / rot270 / hflip / chance "
               "| Wahba, projector (L2-normalised): rot90 / rot180 / rot270 / hflip / chance |",
               "|---|---|---|---|---|---|"]
     for e in summary:
@@ -609,6 +609,14 @@ def machine_facts() -> dict[str, Any]:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
+def _display_path(path: Path) -> str:
+    """``path`` relative to the repository when inside it (what the README's command shows)."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -642,18 +650,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     extra = ["--limit-samples", str(args.limit_samples)] if args.limit_samples else []
     overrides = {"limit_samples": args.limit_samples}
     tick = time.time()
-    meta: dict[str, Any] = {"command": " ".join([Path(sys.executable).name, *sys.argv]),
-                            "config": str(args.config), "methods": methods, "seeds": seeds, "epochs": args.epochs}
+    command = " ".join([Path(sys.executable).name, *sys.argv])
+    meta: dict[str, Any] = {"command": command, "config": _display_path(args.config), "methods": methods,
+                            "seeds": seeds, "epochs": args.epochs}
     if args.command == "run":
         meta.update(run_study(args.config, args.runs, methods, seeds, args.epochs, args.jobs, extra))
+    elif (args.results / "study.json").exists():  # keep the training facts of the run that made the folders
+        previous = json.loads((args.results / "study.json").read_text())
+        meta = {**{k: v for k, v in previous.items() if k != "summary"}, **meta,
+                "command": previous.get("command", command), "summarise_command": command}
     eval_tick = time.time()
     rows = collect_rows(args.config, args.runs, methods, seeds, args.epochs, overrides=overrides)
-    meta["evaluation_wall_s"] = round(time.time() - eval_tick, 1)
-    meta["total_wall_s"] = round(time.time() - tick, 1)
-    meta["machine"] = machine_facts()
+    prefix = "" if args.command == "run" else "summarise_"
+    meta[f"{prefix}evaluation_wall_s"] = round(time.time() - eval_tick, 1)
+    meta[f"{prefix}total_wall_s"] = round(time.time() - tick, 1)
+    meta[f"{prefix}machine"] = machine_facts()
     write_results(rows, args.results, meta)
     print(summary_markdown(summarise(rows)))
-    print(f"wrote {args.results} in {meta['total_wall_s']:.0f} s")
+    print(f"wrote {args.results} in {time.time() - tick:.0f} s")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ def test_tour_executes(tmp_path):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(TOUR, as_version=4)
-    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
     outputs = [o for cell in _code_cells(notebook) for o in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")

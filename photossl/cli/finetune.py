@@ -70,9 +70,10 @@ def _ints(text: str, name: str) -> list[int]:
 @click.option("--epochs", type=int, help="Maximum epochs [100].")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation error, 0 = off "
                                             "[20].")
-@click.option("--batch-size", type=int, help="Batch size [64].")
+@click.option("--batch-size", type=int, help="Batch size [16].")
 @click.option("--lr", type=float, help="Adam learning rate of the head [1e-3].")
-@click.option("--encoder-lr-scale", type=float, help="Encoder learning rate = lr × this (full mode) [1].")
+@click.option("--encoder-lr-scale", type=float,
+              help="A pretrained encoder's learning rate = lr × this (full mode; a fresh encoder uses lr) [0.1].")
 @click.option("--weight-decay", type=float, help="Adam weight decay [1e-5].")
 @click.option("--schedule", type=click.Choice(["cosine", "constant"]),
               help="Learning rate: cosine decay to 0 over --epochs, or constant [cosine].")

@@ -90,7 +90,8 @@ def load_finetuned(path: str | Path, map_location: str | torch.device = "cpu") -
         try:
             payload = torch.load(network_file, map_location=map_location, weights_only=True)
         except Exception as err:  # a truncated or foreign file, in one line
-            raise PhotosslError(f"cannot read {network_file}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+            first_line = str(err).splitlines()[0] if str(err) else ""
+            raise PhotosslError(f"cannot read {network_file}: {type(err).__name__}: {first_line}") from None
         if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
             raise PhotosslError(f"{network_file} is not a photossl fine-tuned model")
         from photossl.models import build_encoder

@@ -297,8 +297,9 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
     scaler = TargetScaler.fit(train.targets)
     augment = Augmenter(config.augment, target)
     groups = [{"params": list(head.parameters()), "lr": config.lr}]
-    if config.mode == "full":
-        groups.append({"params": list(encoder.parameters()), "lr": config.lr * config.encoder_lr_scale})
+    if config.mode == "full":  # pretrained weights move more gently than a fresh encoder
+        scale = config.encoder_lr_scale if pretrain_config is not None else 1.0
+        groups.append({"params": list(encoder.parameters()), "lr": config.lr * scale})
     optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs) if config.schedule == "cosine"
                 else None)

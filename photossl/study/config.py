@@ -43,8 +43,8 @@ class StudyConfig:
     ``split_seed`` with ``n_test`` / ``n_validation`` cells (counts or fractions; None: the stored split or the
     defaults of :func:`photossl.data.make_splits`). Every method's fine-tuning cell (budget × seed) draws its labels
     with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
-    ``figures``: draw error-vs-labels and DOS predictions. ``diagnostics``: learned-symmetry diagnostics of every encoder on ``diagnostics_cells`` cells under
-    ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
+    ``figures``: draw error-vs-labels, DOS predictions, orbits and symmetry errors. ``diagnostics``: learned-symmetry
+    diagnostics of every encoder on ``diagnostics_cells`` cells under ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
     reference's error at its largest budget).
     """
 

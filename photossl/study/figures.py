@@ -69,6 +69,8 @@ def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
 
 
 def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
+    """Symmetry diagnostics of every encoder (JSON and NetCDF in STUDY/diagnostics), their orbit plots and the
+    symmetry-error figure; on the study's device."""
     from photossl.evaluation import (
         diagnostics_to_dataset,
         orbit_embeddings,
@@ -76,14 +78,18 @@ def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
         plot_symmetry_errors,
         symmetry_diagnostics,
     )
+    from photossl.training.trainer import select_device
 
     config = plan.config
+    device = select_device(config.device)
     folder, figures = plan.out / "diagnostics", plan.out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     images = _diagnostic_images(plan, config.diagnostics_cells)
     results = {}
     for name, loaded in _encoders(plan, log).items():
-        encoder = loaded.encoder
+        encoder = loaded.encoder.to(device)
+        if loaded.predictor is not None:
+            loaded.predictor.to(device)
         try:
             tick = time.perf_counter()
             result = symmetry_diagnostics(encoder, images, config.diagnostics_groups, prediction_head=loaded.predictor,

@@ -188,7 +188,8 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
     log = StudyLog(plan.out / "study.log", echo)
     at_start = hardware()
     log(f"study {config.name}: {len(plan.config.methods)} methods x {len(config.budgets)} budgets x "
-        f"{len(config.seeds)} seeds = {len(plan.cells)} cells in {plan.out} (load average {at_start.get('load_average')})")
+        f"{len(config.seeds)} seeds = {len(plan.cells)} cells in {plan.out} "
+        f"(load average {at_start.get('load_average')})")
     (plan.out / "study.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
     n_cells = prepare_data(plan, data, log)
@@ -214,6 +215,7 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
                                    "wall_time_s_this_call": job.wall_time_s} for job in plan.jobs.values()},
         "wall_time_s_this_call": {"pretraining": round(pretrain_time, 1), "grid": round(grid_time, 1)},
         "hardware_at_start": at_start,
+        "torch_threads_per_run": config.threads,
     }
     if metric is not None:
         summary["mean_over_seeds"] = aggregate(rows, metric)

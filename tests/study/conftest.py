@@ -21,6 +21,12 @@ def study_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def tiny_settings() -> dict:
+    """Generate-config keys that make a cell take milliseconds."""
+    return dict(TINY)
+
+
+@pytest.fixture
 def tiny_study(study_data):
     """``tiny_study(**overrides)``: a config mapping for a study that runs in seconds."""
 

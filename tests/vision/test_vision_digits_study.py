@@ -96,7 +96,7 @@ def test_ssl_run_evaluation_reads_the_trainer_outputs(study, tmp_path):
 def test_wahba_errors_zero_for_an_orthogonal_map_and_large_for_shuffled_pairs(study):
     base = torch.randn(200, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     q, _ = torch.linalg.qr(torch.randn(6, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
-    q = q * torch.sign(torch.linalg.det(q))  # in SO(6)
+    q[:, 0] *= torch.sign(torch.linalg.det(q))  # in SO(6)
     errors = study.wahba_errors(base, {"g": base @ q.T, "noise": torch.randn_like(base)})
     assert errors["g"] < 1e-10
     assert errors["chance"] > 0.5 and errors["noise"] > 0.5
