@@ -1,4 +1,4 @@
-"""notebooks/tour.ipynb stays valid and runnable: a fast structural check always, a full execution with -m slow."""
+"""notebooks/tour.ipynb stays valid and runnable: a structural check and a full execution (about a minute)."""
 
 import json
 from pathlib import Path
@@ -27,7 +27,6 @@ def test_tour_is_valid_and_every_code_cell_compiles():
     assert not [o for cell in cells for o in cell.outputs if o.output_type == "error"]
 
 
-@pytest.mark.slow
 def test_tour_executes(tmp_path):
     import nbformat
     from nbclient import NotebookClient

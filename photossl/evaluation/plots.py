@@ -399,7 +399,7 @@ def plot_dos_predictions(
         ax.plot(w, y[i], color="k", lw=1.2, label="true")
         ax.plot(w, y_hat[i], color="C3", lw=1.2, ls="--", label="predicted")
         ax.set_title(f"cell {i}: relative L1 {100 * err:.2f} %", fontsize=9)
-        ax.set_xlabel("frequency ωa/2πc" if freq is not None else "bin")
+        ax.set_xlabel("scaled frequency ω√ε̄ a/2πc" if freq is not None else "bin")
         ax.set_ylabel("DOS")
     for ax in axes[count:]:
         ax.set_visible(False)
