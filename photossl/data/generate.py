@@ -55,7 +55,10 @@ GAP_FIELDS = ("lower_edge", "upper_edge", "gap_to_midgap")
 
 # Accuracy settings of each solver; user options are merged over these and the result is stored in the config.
 PWE_DEFAULT_OPTIONS = dict(DEFAULT_SOLVER_OPTIONS)
-PWE_OPTION_KEYS = ("cutoff", "basis_shape", "te_rule", "anchor_spacing", "anchor_extra_bands", "k_chunk")
+PWE_OPTION_KEYS = (
+    "cutoff", "basis_shape", "te_rule", "anchor_spacing", "anchor_extra_bands", "anchor_response_bands",
+    "reduced_precision", "k_chunk",
+)
 # resolution None means one MPB grid point per pixel (pixel-exact ε).
 MPB_DEFAULT_OPTIONS = {"resolution": None, "tolerance": 1e-7, "extra_bands": 2}
 MPB_OPTION_KEYS = ("resolution", "tolerance", "extra_bands", "block_size", "randomize_fields", "timeout")

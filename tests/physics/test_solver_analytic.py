@@ -120,3 +120,15 @@ def test_bad_options_are_refused():
         solve_bands(np.ones((8, 8)), np.zeros((3, 3)))
     with pytest.raises(PhotosslError, match="n_bands"):
         solve_bands(np.ones((8, 8)), np.zeros((1, 2)), n_bands=1000, cutoff=2)
+
+
+def test_single_precision_reduced_problems_match_double(random_cell):
+    kpoints = sibcl_grid(25)[::5]
+    options = dict(cutoff=4, anchor_spacing=0.25)
+    double = solve_bands_full(random_cell, kpoints, "tm", 8, group_velocities=True, **options)
+    single = solve_bands_full(random_cell, kpoints, "tm", 8, group_velocities=True, reduced_precision="single",
+                              **options)
+    np.testing.assert_allclose(single.frequencies, double.frequencies, rtol=2e-5, atol=1e-6)
+    np.testing.assert_allclose(single.group_velocities, double.group_velocities, atol=2e-3)
+    with pytest.raises(PhotosslError, match="reduced_precision"):
+        solve_bands(random_cell, kpoints, reduced_precision="half")
