@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from photossl.files import default_permissions
 from photossl.errors import PhotosslError
 
 SPLITS_FORMAT = "photossl-splits"
@@ -150,6 +151,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+        default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 import photossl
+from photossl.files import default_permissions
 from photossl.physics.gaps import band_gaps
 from photossl.physics.kpoints import gxmg_path
 from photossl.physics.labels import DEFAULT_SOLVER_OPTIONS, label_cell
@@ -68,6 +69,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        default_permissions(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from photossl.files import default_permissions
 from photossl.errors import PhotosslError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -35,6 +36,7 @@ def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> None:
     os.close(handle)
     try:
         torch.save(payload, tmp)
+        default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
