@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from photossl.files import write_json_record, write_yaml_record
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
 from photossl.finetune.config import FinetuneConfig
@@ -178,22 +179,6 @@ def evaluate(model: nn.Module, scaler: TargetScaler, part: Part, target: TargetI
 
 
 # -------------------------------------------------------------------------------------------------------- outputs
-def _write_json(path: Path, record: dict) -> None:
-    import json
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
-def _write_yaml(path: Path, record: dict) -> None:
-    import yaml
-
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(yaml.safe_dump(record, sort_keys=False))
-    os.replace(tmp, path)
-
-
 def write_history(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
@@ -261,9 +246,9 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
             data=str(data.path), versions=versions(), threads=torch.get_num_threads(),
             wall_time_s=round(time.perf_counter() - started, 3),
         )
-        _write_json(out / "indices.json", data.indices_record())
-        _write_yaml(out / "config.yaml", config_to_dict(config))
-        _write_json(out / METRICS_FILE, record)  # last: its presence marks a finished run
+        write_json_record(out / "indices.json", data.indices_record())
+        write_yaml_record(out / "config.yaml", config_to_dict(config))
+        write_json_record(out / METRICS_FILE, record)  # last: its presence marks a finished run
         return record
     finally:
         data.close()

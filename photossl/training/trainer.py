@@ -29,6 +29,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from photossl.files import write_json_record, write_yaml_record
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
 from photossl.training.checkpoint import (
@@ -239,18 +240,8 @@ def _versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def _write_json(path: Path, record: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
 
 
-def _write_yaml(path: Path, record: dict) -> None:
-    import yaml
-
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(record, sort_keys=False))
-    os.replace(tmp, path)
 
 
 def log_columns(config: PretrainConfig) -> list[str]:
@@ -415,8 +406,8 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
     }
     if runtime.is_main:
         log.truncate(start_epoch)
-        _write_yaml(out / "config.yaml", config_to_dict(config))
-        _write_json(out / "run.json", run_record)
+        write_yaml_record(out / "config.yaml", config_to_dict(config))
+        write_json_record(out / "run.json", run_record)
 
     pool = _Pool(data.pretrain if data.surrogate is None else torch.cat([data.pretrain, data.surrogate]))
     last_row: dict[str, Any] = {}
@@ -437,7 +428,7 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
                 echo(f"stopped after epoch {done} of {config.epochs}; continue with --resume")
                 run_record.update(status="interrupted", epochs_completed=done)
                 if runtime.is_main:
-                    _write_json(out / "run.json", run_record)
+                    write_json_record(out / "run.json", run_record)
                 return run_record
     finally:
         if log is not None:
@@ -450,13 +441,13 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
         if data.monitor_kind == "knn":
             probe = final_linear_probe(config, data, model.encoder, device)
             run_record["linear_probe"] = probe
-            _write_json(out / "linear_probe.json", probe)
+            write_json_record(out / "linear_probe.json", probe)
             echo(f"linear probe accuracy {probe['mean']:.4f} ± {probe['std']:.4f} over seeds {probe['seeds']}")
         elif data.monitor_kind == "ridge":
             run_record["final_probe_rel_l1"] = monitor_metric(config, data, model.encoder, device)["probe_rel_l1"]
         run_record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         run_record["wall_time_s_last_call"] = round(time.time() - started, 3)
-        _write_json(out / "run.json", run_record)
+        write_json_record(out / "run.json", run_record)
     return run_record
 
 
