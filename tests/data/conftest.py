@@ -75,7 +75,8 @@ def cli_process():
 
     def start(*args: str) -> subprocess.Popen:
         command = [sys.executable, "-c", "from photossl.cli.main import cli; cli()", *map(str, args)]
+        # its own process group, so a test can kill the job with its workers the way a scheduler or a shell does
         return subprocess.Popen(command, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
     return start

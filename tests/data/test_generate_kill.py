@@ -1,6 +1,7 @@
 """kill -9 in the middle of `photossl generate`, then the same command again: the files of an uninterrupted run."""
 
 import json
+import os
 import signal
 import time
 
@@ -22,9 +23,10 @@ def test_kill_then_resume_equals_an_uninterrupted_run(tmp_path, cli_process, ref
         if manifest.exists() and json.loads(manifest.read_text())["chunks"]:
             break
         time.sleep(0.005)
-    assert process.poll() is None, process.communicate()[0]
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
+    assert process.poll() is None, process.communicate(timeout=60)[0]
+    # kill -9 the whole job (main process and its workers), as a scheduler or a shell does
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate(timeout=60)
     state = json.loads(manifest.read_text())
     assert not state["complete"] and 1 <= len(state["chunks"]) < 12
     assert (out / "generate.lock").exists()  # a killed writer cannot clean up
