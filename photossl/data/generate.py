@@ -411,10 +411,7 @@ def _default_workers() -> int:
         return os.cpu_count() or 1
 
 
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+def _init_worker(parent_pid: int | None = None) -> None:
     # Die with the parent: a killed generate must not leave workers writing into the directory.
     try:
         import ctypes
@@ -423,6 +420,12 @@ def _init_worker() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    # The parent may have died while this worker was starting, before the death signal was armed.
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @contextmanager
@@ -599,7 +602,8 @@ def _run_tasks(tasks: list, workers: int):
     from concurrent.futures.process import BrokenProcessPool
 
     # An executor, not a multiprocessing.Pool: a worker that dies (OOM killer) breaks it instead of hanging the run.
-    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                                   initargs=(os.getpid(),))
     finished = False
     try:
         pending = {executor.submit(_write_chunk_task, task) for task in tasks}
