@@ -1,6 +1,5 @@
 """Symmetry policies: parsing, presets, errors, augmentation, predicted views and chunk-shared sampling."""
 
-import time
 
 import pytest
 import torch
@@ -146,18 +145,3 @@ def test_chunk_shared_augmentation_and_labels():
 def test_empty_policy_leaves_the_batch_alone():
     x = torch.randn(4, 1, 8, 8)
     assert torch.equal(SymmetryPolicy().augment(x), x)
-
-
-def test_augmentation_is_fast():
-    # Budget: well under a millisecond per sample for a (256, 1, 32, 32) batch.
-    x = torch.randn(256, 1, 32, 32)
-    gen = torch.Generator().manual_seed(0)
-    for name in ("essl-gpm", "essl-blob"):
-        policy = policy_preset(name)
-        policy.augment(x, gen)
-        times = []
-        for _ in range(5):
-            start = time.perf_counter()
-            policy.augment(x, gen)
-            times.append(time.perf_counter() - start)
-        assert sorted(times)[2] < 0.256 * 0.25, (name, times)
