@@ -14,8 +14,8 @@ from click.core import ParameterSource
 # option name -> config key
 _CONFIG_OPTIONS = (
     "data", "pretrained", "baseline", "label", "target", "polarization", "budget", "seed", "split_seed", "n_test",
-    "n_validation", "mode", "head", "head_dims", "encoder", "circular_padding", "epochs", "patience", "batch_size",
-    "lr", "encoder_lr_scale", "weight_decay", "schedule", "augment", "device", "threads", "progress",
+    "n_validation", "mode", "head", "head_dims", "encoder", "circular_padding", "epochs", "max_steps", "patience",
+    "batch_size", "lr", "encoder_lr_scale", "weight_decay", "schedule", "augment", "device", "threads", "progress",
 )
 
 
@@ -68,6 +68,8 @@ def _ints(text: str, name: str) -> list[int]:
 @click.option("--encoder", help="Encoder trained from scratch: small, essl [small].")
 @click.option("--circular-padding/--zero-padding", default=None, help="Periodic convolutions [on].")
 @click.option("--epochs", type=int, help="Maximum epochs [100].")
+@click.option("--max-steps", type=int,
+              help="At most this many optimiser steps: fewer epochs on large budgets [no cap].")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation error, 0 = off "
                                             "[20].")
 @click.option("--batch-size", type=int, help="Batch size [16].")

@@ -16,9 +16,12 @@ import click
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Overrides the config.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch (overrides the config).")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (overrides the config).")
+@click.option("--only", default=None, metavar="LABELS",
+              help="Run only these methods (comma-separated labels); the table and figures still cover every finished "
+                   "cell. Lets several processes share one study folder once its data is ready.")
 @click.option("--dry-run", is_flag=True, help="Validate the config and list the grid without running anything.")
 def study(config_file: Path, out_dir: Path | None, data: Path | None, device: str | None, threads: int | None,
-          progress: bool | None, dry_run: bool) -> None:
+          progress: bool | None, only: str | None, dry_run: bool) -> None:
     """Generate (or use) data, pretrain each method, fine-tune over budgets × seeds, write results.csv/.nc,
     summary.json and figures into the study folder.
 
@@ -40,7 +43,8 @@ def study(config_file: Path, out_dir: Path | None, data: Path | None, device: st
         for job in plan.jobs.values():
             click.echo(f"  pretrain {job.name} for {', '.join(job.labels)}")
         return
-    summary = run_study(config, out, data, echo=lambda m: click.echo(m, err=True))
+    labels = None if only is None else [label.strip() for label in only.split(",") if label.strip()]
+    summary = run_study(config, out, data, echo=lambda m: click.echo(m, err=True), only=labels)
     cells = summary["cells"]
     click.echo(f"study {config.name}: {cells['ran']} cells ran ({cells['failed']} failed), {cells['skipped']} "
                f"skipped; results in {out / 'results.csv'}")

@@ -45,6 +45,9 @@ class FinetuneConfig:
     ``epochs`` by a cosine, or stays constant. ``augment``: random invariance augmentations of the training cells (the
     DOS and gaps are invariant under rotations, mirrors and translations; band targets are permuted over k).
     ``patience``: stop after that many epochs without a better validation error (0 = never stop early).
+    ``max_steps``: at most this many optimiser steps; the run then has ``min(epochs, ceil(max_steps / steps per
+    epoch))`` epochs and the cosine decays over those, so one setting serves every label budget of a study (large
+    budgets see more cells per epoch and need fewer epochs). None: ``epochs`` epochs whatever the budget.
     """
 
     data: str | None = None
@@ -67,6 +70,7 @@ class FinetuneConfig:
     circular_padding: bool = True
     # optimisation
     epochs: int = 100
+    max_steps: int | None = None
     patience: int = 20
     batch_size: int = 16
     lr: float = 1e-3
@@ -85,6 +89,8 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value < 1:
                 raise PhotosslError(f"config key '{name}' must be >= 1, got {value}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise PhotosslError(f"config key 'max_steps' must be >= 1, got {self.max_steps}")
         for name in ("seed", "split_seed", "patience"):
             if getattr(self, name) < 0:
                 raise PhotosslError(f"config key '{name}' must be >= 0, got {getattr(self, name)}")
@@ -112,6 +118,13 @@ class FinetuneConfig:
             raise PhotosslError("a classical baseline uses no pretrained encoder: drop --pretrained or --baseline")
         if self.mode == "frozen" and self.pretrained is None and self.baseline == "none":
             raise PhotosslError("mode 'frozen' needs a pretrained encoder (--pretrained RUN); without one use 'full'")
+
+    def epochs_for(self, n_train: int) -> int:
+        """Epochs a run on ``n_train`` labelled cells trains for: ``epochs``, capped by ``max_steps``."""
+        if self.max_steps is None:
+            return self.epochs
+        steps_per_epoch = -(-n_train // self.batch_size)
+        return max(1, min(self.epochs, -(-self.max_steps // steps_per_epoch)))
 
     @property
     def method(self) -> str:

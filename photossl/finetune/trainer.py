@@ -286,15 +286,16 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
         scale = config.encoder_lr_scale if pretrain_config is not None else 1.0
         groups.append({"params": list(encoder.parameters()), "lr": config.lr * scale})
     optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs) if config.schedule == "cosine"
+    n = train.images.shape[0]
+    epochs = config.epochs_for(n)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs) if config.schedule == "cosine"
                 else None)
     generator = torch.Generator().manual_seed(_seed(_ORDER_STREAM, config.seed))
     primary = target.primary_metric
 
-    n = train.images.shape[0]
     history: list[dict[str, Any]] = []
     best = (math.inf, 0, None, None)  # (validation error, epoch, model state, validation metrics)
-    bar = tqdm(range(config.epochs), desc=f"finetune {config.method} b={config.budget} s={config.seed}",
+    bar = tqdm(range(epochs), desc=f"finetune {config.method} b={config.budget} s={config.seed}",
                disable=not config.progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
         tick = time.perf_counter()
@@ -364,7 +365,8 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
         "validation": best[3],
         "selected_epoch": best[1],
         "epochs_run": len(history),
-        "stopped_early": len(history) < config.epochs,
+        "epochs_planned": epochs,
+        "stopped_early": len(history) < epochs,
         "pretrained": pretrain_record,
         "device": str(device),
     }

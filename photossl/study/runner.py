@@ -82,8 +82,10 @@ def hardware() -> dict[str, Any]:
     return record
 
 
-def run_pretraining(plan: StudyPlan, log: Callable[[str], None]) -> None:
+def run_pretraining(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None = None) -> None:
     for job in plan.jobs.values():
+        if only is not None and not only.intersection(job.labels):
+            continue
         run_dir = plan.out / "pretrain" / job.name
         tick = time.perf_counter()
         log(f"pretrain {job.name} (for {', '.join(job.labels)}) -> {run_dir}")
@@ -100,6 +102,23 @@ def run_pretraining(plan: StudyPlan, log: Callable[[str], None]) -> None:
             job.status, job.error = "failed", f"{type(err).__name__}: {err}"
             log(f"pretrain {job.name}: FAILED ({job.error}); its cells will be reported as failed")
         job.wall_time_s = round(time.perf_counter() - tick, 3)
+
+
+def mark_finished_pretraining(plan: StudyPlan) -> None:
+    """Mark as ok the pretraining runs that this call did not run but another finished (their run.json says so)."""
+    import json
+
+    for job in plan.jobs.values():
+        run_dir = plan.out / "pretrain" / job.name
+        if job.status != "pending" or not (run_dir / "checkpoint.pt").exists():
+            continue
+        try:
+            status = json.loads((run_dir / "run.json").read_text()).get("status")
+        except (OSError, ValueError):
+            continue
+        if status == "complete":
+            job.status = "ok"
+            job.checkpoint_sha256 = file_sha256(run_dir / "checkpoint.pt")
 
 
 def run_cell(plan: StudyPlan, cell: Cell, fingerprint: str, log: Callable[[str], None],
@@ -133,12 +152,13 @@ def run_cell(plan: StudyPlan, cell: Cell, fingerprint: str, log: Callable[[str],
     return record
 
 
-def run_grid(plan: StudyPlan, log: Callable[[str], None]) -> dict[str, int]:
+def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None = None) -> dict[str, int]:
     from tqdm.auto import tqdm
 
     counts = {"ran": 0, "skipped": 0, "failed": 0}
     todo = []
-    for cell in plan.cells:
+    mine = [cell for cell in plan.cells if only is None or cell.label in only]
+    for cell in mine:
         fingerprint = cell_fingerprint(plan, cell)
         record = read_cell(cell_path(plan, cell))
         if record is not None and record.get("status") == "ok" and record.get("fingerprint") == fingerprint:
@@ -148,7 +168,7 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None]) -> dict[str, int]:
             log(f"cell {cell.id}: settings changed since it ran; running it again")
         todo.append((cell, fingerprint))
     if counts["skipped"]:
-        log(f"resuming: {counts['skipped']} of {len(plan.cells)} cells already done")
+        log(f"resuming: {counts['skipped']} of {len(mine)} cells already done")
     bar = tqdm(todo, desc="study cells", unit="cell", disable=not plan.config.progress, dynamic_ncols=True,
                file=sys.stderr)
     datasets: dict = {}
@@ -173,10 +193,12 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None]) -> dict[str, int]:
 
 # --------------------------------------------------------------------------------------------------------- main
 def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = None,
-              echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+              echo: Callable[[str], None] | None = None, only: list[str] | None = None) -> dict[str, Any]:
     """Run (or resume) the study ``config`` in folder ``out``; returns the summary (also STUDY/summary.json).
 
-    ``data`` overrides the config's data source. ``echo`` receives one-line progress messages.
+    ``data`` overrides the config's data source. ``echo`` receives one-line progress messages. ``only``: run the
+    pretraining and cells of these method labels alone (several processes or machines sharing STUDY can each take
+    some methods once the data is ready); the table, figures and diagnostics cover every finished cell and run.
     """
     import yaml
 
@@ -184,9 +206,18 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
 
     started = time.perf_counter()
     plan = plan_study(config, out, data)
+    selected = None
+    if only is not None:
+        unknown = [label for label in only if label not in config.methods]
+        if unknown:
+            raise PhotosslError(f"--only names '{unknown[0]}', which is not a method of this study "
+                                f"({', '.join(config.methods)})")
+        selected = set(only)
     plan.out.mkdir(parents=True, exist_ok=True)
     log = StudyLog(plan.out / "study.log", echo)
     at_start = hardware()
+    if selected is not None:
+        log(f"study {config.name}: running only {', '.join(sorted(selected))}")
     log(f"study {config.name}: {len(plan.config.methods)} methods x {len(config.budgets)} budgets x "
         f"{len(config.seeds)} seeds = {len(plan.cells)} cells in {plan.out} "
         f"(load average {at_start.get('load_average')})")
@@ -194,10 +225,12 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
 
     n_cells = prepare_data(plan, data, log)
     tick = time.perf_counter()
-    run_pretraining(plan, log)
+    run_pretraining(plan, log, selected)
+    if selected is not None:  # the other methods' finished runs still feed the diagnostics
+        mark_finished_pretraining(plan)
     pretrain_time = time.perf_counter() - tick
     tick = time.perf_counter()
-    counts = run_grid(plan, log)
+    counts = run_grid(plan, log, selected)
     grid_time = time.perf_counter() - tick
 
     rows, metric = results_rows(plan)

@@ -68,6 +68,18 @@ def test_early_stopping_waits_patience_epochs(tiny_data, tmp_path):
     assert record["stopped_early"] == (record["epochs_run"] < 60)
 
 
+def test_max_steps_caps_the_epochs_of_large_budgets(tiny_data, tmp_path):
+    # 40 labels at batch 8: 5 steps per epoch, so 12 steps take ceil(12 / 5) = 3 epochs, and the cosine ends there
+    record, _ = _run(tiny_data, tmp_path / "ft", budget=40, batch_size=8, epochs=30, max_steps=12, patience=0)
+    assert record["epochs_planned"] == 3 and record["epochs_run"] == 3 and not record["stopped_early"]
+    with (tmp_path / "ft" / "history.csv").open() as handle:
+        rates = [float(row["lr"]) for row in csv.DictReader(handle)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-3 * (1 + np.cos(2 * np.pi / 3)) / 2)
+    small = make_finetune_config({"data": str(tiny_data), "budget": 10, "batch_size": 8, "epochs": 30,
+                                  "max_steps": 12})
+    assert small.epochs_for(10) == 6 and make_finetune_config({"epochs": 30}).epochs_for(10_000) == 30
+
+
 def test_test_split_cannot_be_read_twice(tiny_data):
     data = FinetuneData(make_finetune_config({"data": str(tiny_data), "budget": 5}))
     try:

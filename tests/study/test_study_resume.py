@@ -8,6 +8,7 @@ import pytest
 import xarray as xr
 
 from photossl.data.storage import file_sha256
+from photossl.errors import PhotosslError
 from photossl.study import make_study_config, run_study
 from photossl.study import runner
 
@@ -105,3 +106,30 @@ def test_failed_pretraining_fails_only_its_cells(tiny_study, tmp_path):
     statuses = {r["method"]: r["status"] for r in _rows(out)}
     assert statuses == {"simclr": "failed", "ridge": "ok"}
     assert "pretraining simclr-" in json.loads((out / "cells" / "simclr__b8__s0.json").read_text())["error"]
+
+
+def test_processes_sharing_a_study_run_only_their_methods(tiny_study, tmp_path, monkeypatch):
+    out = tmp_path / "study"
+    config = make_study_config(tiny_study(seeds=[0]))
+    first: list = []
+    _counting(monkeypatch, first)
+    summary = run_study(config, out, echo=lambda m: None, only=["simclr"])
+    assert sorted(first) == [("simclr", 8, 0), ("simclr", 16, 0)]
+    assert summary["cells"] == {"planned": 6, "ran": 2, "skipped": 0, "failed": 0}
+    assert {r["method"] for r in _rows(out)} == {"simclr"}
+
+    second: list = []
+    _counting(monkeypatch, second)
+    run_study(config, out, echo=lambda m: None, only=["supervised", "ridge"])
+    assert sorted(second) == [("ridge", 8, 0), ("ridge", 16, 0), ("supervised", 8, 0), ("supervised", 16, 0)]
+    assert len(_rows(out)) == 6  # the table covers every finished cell, the other process's included
+
+    third: list = []
+    _counting(monkeypatch, third)
+    summary = run_study(config, out, echo=lambda m: None)
+    assert third == [] and summary["cells"]["skipped"] == 6
+    (job,) = summary["pretraining"].values()
+    assert job["status"] == "ok"
+
+    with pytest.raises(PhotosslError, match="--only names 'byol', which is not a method of this study"):
+        run_study(config, out, echo=lambda m: None, only=["byol"])
