@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+from typing import Callable
 
 
 def default_permissions(path: str | Path) -> None:
@@ -13,16 +15,29 @@ def default_permissions(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write ``text`` through a temporary file in the same folder and a rename: readers never see half a file."""
+def replace_atomically(path: str | Path, write: Callable[[str], object]) -> None:
+    """``write(tmp)`` a unique temporary file in ``path``'s folder, flush it to disk, and rename it onto ``path``.
+
+    Readers (and a crash) see the old file or the new one, never half of one; writers in parallel never share a
+    temporary name. The temporary file is removed if ``write`` fails."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
     try:
-        tmp.write_text(text)
+        write(tmp)
+        with open(tmp, "rb+") as stream:
+            os.fsync(stream.fileno())
+        default_permissions(tmp)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) atomically (:func:`replace_atomically`)."""
+    replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_json_record(path: str | Path, record: dict) -> None:

@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-import pytest
-
 TOUR = Path(__file__).resolve().parents[1] / "notebooks" / "tour.ipynb"
 
 

@@ -78,8 +78,6 @@ def load_eps_file(path: Path, key: str | None):
 def bands(eps_file, key, cell_kind, group, seed, size, max_order, eps_in_range, eps_out_range, filling_range,
           radius, eps_high, polarization, n_bands, points_per_segment, grid_size, cutoff, out_dir):
     """Band diagram (Γ-X-M-Γ) and DOS of one cell: writes a PNG figure and the numbers (NetCDF + CSV)."""
-    import numpy as np
-
     from photossl.errors import PhotosslError
     from photossl.physics import cylinder_cell, fourier_level_set_cell, validate_eps
 

@@ -16,15 +16,13 @@ for one budget seed the 100-label set contains the 50-label set, while different
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 
-from photossl.files import default_permissions
+from photossl.files import write_text_atomic
 from photossl.errors import PhotosslError
 
 SPLITS_FORMAT = "photossl-splits"
@@ -143,22 +141,6 @@ def splits_path(directory: str | Path, seed: int) -> Path:
     return Path(directory) / f"splits-seed{_check_seed(seed)}.json"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        default_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_splits(splits: DatasetSplits, directory: str | Path) -> Path:
     """Write ``splits`` atomically to ``DIR/splits-seed<S>.json`` and return the path."""
     path = splits_path(directory, splits.seed)
@@ -171,7 +153,7 @@ def save_splits(splits: DatasetSplits, directory: str | Path) -> Path:
         "sizes": splits.sizes,
         **{name: [int(i) for i in getattr(splits, name)] for name in _PARTS},
     }
-    _atomic_write_text(path, json.dumps(record, separators=(",", ":")) + "\n")
+    write_text_atomic(path, json.dumps(record, separators=(",", ":")) + "\n")
     return path
 
 

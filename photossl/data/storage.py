@@ -338,8 +338,6 @@ def open_dataset(
         Dataset with ``eps (cell, x, y)``, the labels (e.g. ``dos (cell, freq)``), coordinates ``cell``, ``freq``,
         ... and the dataset-level attributes of the chunks (config, seed, solver, ...).
     """
-    import xarray as xr
-
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     if not paths:
         raise PhotosslError("open_dataset needs at least one dataset directory")

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from photossl.errors import PhotosslError
+from photossl.files import replace_atomically
 from photossl.finetune.config import FinetuneConfig
 from photossl.finetune.targets import TargetInfo, score
 
@@ -126,10 +127,7 @@ def fit_classical(config: FinetuneConfig, data, out: Path, echo) -> dict[str, An
     model = ClassicalModel(kind, scaler, best[1], y_mean, target.as_record(), best[2], method)
     test = data.test()  # the only read of the test cells, after selection
     test_metrics = score(target, model.predict(test.raw_eps), test.targets.double().numpy())
-    tmp = out / f".{CLASSICAL_FILE}.tmp"
-    with tmp.open("wb") as handle:
-        pickle.dump(model, handle)
-    tmp.replace(out / CLASSICAL_FILE)
+    replace_atomically(out / CLASSICAL_FILE, lambda tmp: Path(tmp).write_bytes(pickle.dumps(model)))
     selected = 1 + next(i for i, h in enumerate(history) if h["alpha"] == best[2]["alpha"]
                         and h["gamma"] == best[2]["gamma"])
     echo(f"{method} budget {config.budget} seed {config.seed}: test {primary} {test_metrics[primary]:.4g} "

@@ -17,6 +17,7 @@ import torch
 import xarray as xr
 
 from photossl.errors import PhotosslError
+from photossl.files import replace_atomically
 from photossl.finetune.targets import TargetInfo, with_dos
 
 SIBCL_EPS_GROUP = "unitcell/mpbepsimage"
@@ -220,9 +221,5 @@ def predict_to_netcdf(model_path: str | Path, source: str | Path, out: str | Pat
     eps, ids = read_cells(source, key)
     pred = model.predict(eps, batch_size=batch_size, device=device)
     dataset = predictions_dataset(model, pred, ids, str(source))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    dataset.to_netcdf(tmp, engine="h5netcdf")
-    tmp.replace(out)
+    replace_atomically(out, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
     return dataset

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import platform
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from photossl.files import write_json_record, write_yaml_record
+from photossl.files import replace_atomically, write_json_record, write_yaml_record
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
 from photossl.finetune.config import FinetuneConfig
@@ -183,12 +182,14 @@ def write_history(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
     columns = list(rows[0])
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    replace_atomically(path, write)
 
 
 def _refuse_finished(out: Path, overwrite: bool) -> None:

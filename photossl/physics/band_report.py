@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 import photossl
-from photossl.files import default_permissions
+from photossl.files import replace_atomically
 from photossl.physics.gaps import band_gaps
 from photossl.physics.kpoints import gxmg_path
 from photossl.physics.labels import DEFAULT_SOLVER_OPTIONS, label_cell
@@ -63,19 +61,6 @@ def compute_band_report(
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        default_permissions(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def plot_band_report(report: xr.Dataset, title: str = ""):
     """Figure: the cell, the band diagram per polarization, and the DOS."""
     import matplotlib
@@ -117,11 +102,11 @@ def write_band_report(report: xr.Dataset, out_dir: Path, title: str = "") -> lis
     out_dir = Path(out_dir)
     figure = plot_band_report(report, title)
     png, netcdf, csv = out_dir / "bands.png", out_dir / "bands.nc", out_dir / "bands.csv"
-    _atomic_write(png, lambda tmp: figure.savefig(tmp, dpi=120, format="png"))
+    replace_atomically(png, lambda tmp: figure.savefig(tmp, dpi=120, format="png"))
     import matplotlib.pyplot as plt
 
     plt.close(figure)
-    _atomic_write(netcdf, lambda tmp: report.to_netcdf(tmp, engine="h5netcdf"))
+    replace_atomically(netcdf, lambda tmp: report.to_netcdf(tmp, engine="h5netcdf"))
 
     def write_csv(tmp):
         columns = ["k_x", "k_y", "distance"]
@@ -133,5 +118,5 @@ def write_band_report(report: xr.Dataset, out_dir: Path, title: str = "") -> lis
                     table.append(report[name].sel(band=b).values)
         np.savetxt(tmp, np.stack(table, axis=1), delimiter=",", header=",".join(columns), comments="")
 
-    _atomic_write(csv, write_csv)
+    replace_atomically(csv, write_csv)
     return [png, netcdf, csv]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +16,7 @@ import numpy as np
 
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
+from photossl.files import write_text_atomic
 from photossl.finetune import make_finetune_config
 from photossl.study.config import StudyConfig
 from photossl.training import make_config, resolve_defaults
@@ -77,10 +77,7 @@ def file_sha256(path: Path) -> str:
 
 
 def write_json_atomic(path: Path, record: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(record, indent=1, default=_json_default) + "\n")
 
 
 def _json_default(value: Any) -> Any:

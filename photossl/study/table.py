@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from photossl.config import config_to_dict
+from photossl.files import replace_atomically
 from photossl.study.plan import StudyPlan, cell_path, read_cell
 
 # --------------------------------------------------------------------------------------------------- the table
@@ -57,13 +57,15 @@ def write_results(plan: StudyPlan, rows: list[dict], metric: str | None) -> tupl
 
     csv_path, nc_path = plan.out / "results.csv", plan.out / "results.nc"
     columns = list(rows[0]) if rows else list(TABLE_FIXED)
-    tmp = csv_path.with_name(f".{csv_path.name}.tmp")
-    with tmp.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
-    os.replace(tmp, csv_path)
+
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, columns)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
+
+    replace_atomically(csv_path, write_csv)
 
     data = {}
     for column in columns:
@@ -79,9 +81,7 @@ def write_results(plan: StudyPlan, rows: list[dict], metric: str | None) -> tupl
                                 "description": "one row per fine-tuning grid cell (method x budget x seed); test "
                                                "metrics of the model selected on the validation split",
                                 "config": json.dumps(config_to_dict(plan.config), default=str)})
-    tmp = nc_path.with_name(f".{nc_path.name}.tmp")
-    dataset.to_netcdf(tmp, engine="h5netcdf")
-    os.replace(tmp, nc_path)
+    replace_atomically(nc_path, lambda tmp: dataset.to_netcdf(tmp, engine="h5netcdf"))
     return csv_path, nc_path
 
 

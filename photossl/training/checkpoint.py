@@ -11,9 +11,7 @@ Everything is stored as tensors and plain Python values, so it loads with ``torc
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from photossl.files import default_permissions
+from photossl.files import replace_atomically
 from photossl.errors import PhotosslError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -30,18 +28,7 @@ CHECKPOINT_FORMAT = "photossl-pretrain-checkpoint"
 
 def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace``: a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        torch.save(payload, tmp)
-        default_permissions(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    replace_atomically(path, lambda tmp: torch.save(payload, tmp))
 
 
 def capture_rng_state() -> dict[str, Any]:

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from photossl.models import ESSLEncoder, PeriodicConv2d, SmallEncoder
+from photossl.models import PeriodicConv2d, SmallEncoder
 
 
 def test_shapes_and_defaults():
