@@ -37,11 +37,5 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors gain nothing from more threads; the setting is restored afterwards."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs on one torch thread (tests/conftest.py)."""

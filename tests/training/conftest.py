@@ -73,12 +73,5 @@ def tiny_surrogate(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: tiny tensors gain nothing from more, and on a busy machine OpenMP threads that wait
-    for each other make small steps many times slower. The test process gets its setting back afterwards."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_torch_thread(one_torch_thread):
+    """Every test here runs on one torch thread (tests/conftest.py)."""
