@@ -27,6 +27,7 @@ from photossl.evaluation.metrics import (
 )
 from photossl.evaluation.plots import (
     budget_at_error,
+    error_cuts,
     label_saving_factors,
     load_results_table,
     plot_dos_predictions,
@@ -46,6 +47,7 @@ __all__ = [
     "diagnostics_to_dataset",
     "dos_relative_l1",
     "element_name",
+    "error_cuts",
     "fit_orbit_rotations",
     "group_orbits",
     "invariance_error",

@@ -194,6 +194,20 @@ def label_saving_factors(
     return _factors(curves, reference, at_error)[1]
 
 
+def error_cuts(table: Any, metric: str = "dos_rel_l1", reference: str = "supervised") -> dict[str, dict[int, float]]:
+    """Relative error cut of every method against ``reference`` at each budget both measured:
+    1 − mean_method / mean_reference over seeds (0.2 = a 20 % lower error; negative = worse).
+
+    Returns {method: {budget: cut}} for every method but the reference ({} if the reference is absent).
+    """
+    curves = _aggregate(load_results_table(table, metric), metric, "minmax")
+    if reference not in curves:
+        return {}
+    ref = dict(zip(curves[reference]["budget"].tolist(), curves[reference]["mean"].tolist()))
+    return {method: {int(b): 1.0 - m / ref[b] for b, m in zip(c["budget"].tolist(), c["mean"].tolist()) if b in ref}
+            for method, c in curves.items() if method != reference}
+
+
 def plot_error_vs_labels(
     table: Any,
     out: str | Path,

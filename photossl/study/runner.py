@@ -202,7 +202,7 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
     """
     import yaml
 
-    from photossl.evaluation import label_saving_factors, plot_error_vs_labels
+    from photossl.evaluation import error_cuts, label_saving_factors, plot_error_vs_labels
 
     started = time.perf_counter()
     plan = plan_study(config, out, data)
@@ -255,6 +255,9 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
         summary["label_saving_factors"] = {
             k: (None if not math.isfinite(v) else v)
             for k, v in label_saving_factors(rows, metric, config.at_error, config.reference).items()}
+        summary["error_cut_vs_reference"] = {
+            method: {str(budget): cut for budget, cut in cuts.items()}
+            for method, cuts in error_cuts(rows, metric, config.reference).items()}
     if metric is not None and config.figures:
         try:
             plot_error_vs_labels(csv_path, plan.out / "figures" / "error_vs_labels", metric, config.at_error,

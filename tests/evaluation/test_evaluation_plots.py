@@ -9,6 +9,7 @@ import xarray as xr
 from photossl.errors import PhotosslError
 from photossl.evaluation import (
     budget_at_error,
+    error_cuts,
     label_saving_factors,
     load_results_table,
     plot_dos_predictions,
@@ -49,6 +50,14 @@ def test_label_saving_factor_on_a_constructed_table():
     assert set(factors) == {"B", "C"}
     assert factors["B"] == pytest.approx(4.0, rel=1e-12)
     assert math.isnan(factors["C"])
+
+
+def test_error_cuts_on_a_constructed_table():
+    cuts = error_cuts(constructed_table())
+    assert set(cuts) == {"B", "C"} and sorted(cuts["B"]) == list(BUDGETS)
+    assert cuts["B"][200] == pytest.approx(0.3) and cuts["B"][3200] == pytest.approx(0.5)
+    assert cuts["C"][400] == pytest.approx(1 - 0.15 / 0.08)  # worse than the reference: negative
+    assert error_cuts(constructed_table(), reference="nobody") == {}
 
 
 def test_budget_at_error_interpolates_in_log_log():

@@ -53,6 +53,8 @@ def test_results_table_and_summary(finished):
     values = [float(r["dos_rel_l1"]) for r in rows if r["method"] == "essl" and r["budget"] == "16"]
     assert mean["n"] == 2 and mean["mean"] == pytest.approx(np.mean(values))
     assert set(summary["label_saving_factors"]) == {"essl", "ridge"}
+    supervised = summary["mean_over_seeds"]["supervised"]["16"]["mean"]
+    assert summary["error_cut_vs_reference"]["essl"]["16"] == pytest.approx(1 - mean["mean"] / supervised)
     assert json.loads((out / "summary.json").read_text())["cells"]["planned"] == 12
 
 
