@@ -39,7 +39,8 @@ def study(config_file: Path, out_dir: Path | None, data: Path | None, device: st
     if dry_run:
         plan = plan_study(config, out, data)
         click.echo(f"{config.name}: data {plan.data_dir}; {len(plan.cells)} cells "
-                   f"({len(config.methods)} methods x {len(config.budgets)} budgets x {len(config.seeds)} seeds)")
+                   f"({len(config.methods)} methods, budgets {', '.join(map(str, config.all_budgets()))}, "
+                   f"{len(config.seeds)} seeds)")
         for job in plan.jobs.values():
             click.echo(f"  pretrain {job.name} for {', '.join(job.labels)}")
         return

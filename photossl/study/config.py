@@ -6,6 +6,7 @@ baselines), or a pretraining method of :func:`photossl.training.parse_method` (`
 ``method_options[label].pretrain`` / ``.finetune`` override the shared ``pretrain`` / ``finetune`` keys for that label,
 so one study can compare, say, ``care`` at two CARE weights, or an ``essl`` linear probe next to full fine-tuning
 (labels whose pretraining settings resolve to the same config share one pretraining run).
+``method_options[label].budgets`` runs that label at these budgets only (an expensive variant at the large ones).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ STUDY_PRETRAIN_KEYS = ("data", "split_seed", "track")
 
 @dataclass
 class MethodOptions:
-    """Per-label settings: what the method is, and overrides of the shared pretrain / finetune keys."""
+    """Per-label settings: what the method is, the label budgets it runs (None: the study's ``budgets``), and
+    overrides of the shared pretrain / finetune keys."""
 
     method: str | None = None
+    budgets: list[int] | None = None
     pretrain: dict = field(default_factory=dict)
     finetune: dict = field(default_factory=dict)
 
@@ -95,6 +98,11 @@ class StudyConfig:
             raise PhotosslError(f"config key 'method_options' names '{unknown[0]}', which is not in 'methods'")
         if not self.budgets or any(b < 1 for b in self.budgets) or len(set(self.budgets)) != len(self.budgets):
             raise PhotosslError(f"config key 'budgets' must be distinct positive integers, got {self.budgets}")
+        for label, options in self.method_options.items():
+            budgets = options.budgets
+            if budgets is not None and (not budgets or any(b < 1 for b in budgets) or len(set(budgets)) != len(budgets)):
+                raise PhotosslError(
+                    f"config key 'method_options.{label}.budgets' must be distinct positive integers, got {budgets}")
         if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
             raise PhotosslError(f"config key 'seeds' must be distinct non-negative integers, got {self.seeds}")
         if self.data is not None and self.generate is not None:
@@ -123,6 +131,14 @@ class StudyConfig:
 
     def options(self, label: str) -> MethodOptions:
         return self.method_options.get(label, MethodOptions())
+
+    def budgets_of(self, label: str) -> list[int]:
+        """The label budgets that ``label`` runs, in increasing order."""
+        return sorted(self.options(label).budgets or self.budgets)
+
+    def all_budgets(self) -> list[int]:
+        """Every budget some label runs, in increasing order."""
+        return sorted({b for label in self.methods for b in self.budgets_of(label)})
 
     def method_name(self, label: str) -> str:
         return self.options(label).method or label

@@ -51,7 +51,7 @@ def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
     for label in plan.config.methods:
         if plan.config.method_kind(label) != "supervised":
             continue
-        for budget in sorted(plan.config.budgets, reverse=True):
+        for budget in reversed(plan.config.budgets_of(label)):
             out = plan.out / "finetune" / label / f"b{budget}-s{plan.config.seeds[0]}"
             record = read_cell(cell_path(plan, Cell(label, budget, plan.config.seeds[0])))
             if record is not None and record.get("status") == "ok" and (out / "model.pt").exists():

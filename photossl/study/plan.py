@@ -147,9 +147,9 @@ def plan_study(config: StudyConfig, out: str | Path, data: str | Path | None = N
         name = f"{resolved['method']}-{key}"
         jobs.setdefault(name, PretrainJob(name, pre)).labels.append(label)
         job_of[label] = name
-    budgets = sorted(config.budgets)
     # Budget-major order: every method's small-budget cells finish first, so an early look compares like with like.
-    cells = [Cell(label, b, s) for b in budgets for s in config.seeds for label in config.methods]
+    cells = [Cell(label, b, s) for b in config.all_budgets() for s in config.seeds for label in config.methods
+             if b in config.budgets_of(label)]
     return StudyPlan(config, out, data_dir, jobs, job_of, finetune_values, cells)
 
 
@@ -200,8 +200,8 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
 
         splits = resolve_splits(plan.data_dir, n_cells, config.split_seed)
     log(f"split {config.split_seed}: {splits.sizes}")
-    if max(config.budgets) > len(splits.labelled):
-        raise PhotosslError(f"budget {max(config.budgets)} exceeds the labelled pool of {len(splits.labelled)} cells "
+    if max(config.all_budgets()) > len(splits.labelled):
+        raise PhotosslError(f"budget {max(config.all_budgets())} exceeds the labelled pool of {len(splits.labelled)} cells "
                             f"(split sizes {splits.sizes}); lower 'budgets' or enlarge the dataset")
     return n_cells
 

@@ -218,8 +218,8 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
     at_start = hardware()
     if selected is not None:
         log(f"study {config.name}: running only {', '.join(sorted(selected))}")
-    log(f"study {config.name}: {len(plan.config.methods)} methods x {len(config.budgets)} budgets x "
-        f"{len(config.seeds)} seeds = {len(plan.cells)} cells in {plan.out} "
+    log(f"study {config.name}: {len(plan.cells)} cells ({len(config.methods)} methods, budgets "
+        f"{', '.join(map(str, config.all_budgets()))}, {len(config.seeds)} seeds) in {plan.out} "
         f"(load average {at_start.get('load_average')})")
     (plan.out / "study.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 

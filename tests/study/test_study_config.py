@@ -30,6 +30,8 @@ def _study(tmp_path, values, *extra):
     ({"generate": {"n_cells": 10}}, "'data' and 'generate' exclude each other"),
     ({"diagnostics_groups": ["rot5"]}, "unknown group 'rot5'"),
     ({"budgets": [8, 1000]}, "budget 1000 exceeds the labelled pool of 64 cells"),
+    ({"method_options": {"simclr": {"budgets": [8, 8]}}}, "'method_options.simclr.budgets' must be distinct positive"),
+    ({"method_options": {"ridge": {"budgets": [8, 500]}}}, "budget 500 exceeds the labelled pool of 64 cells"),
     ({"data": "/nowhere/at/all"}, "dataset folder not found"),
     ({"device": "tpu"}, "config key 'device' must be one of"),
 ])
@@ -57,11 +59,13 @@ def test_missing_config_file(tmp_path):
 
 
 def test_dry_run_lists_the_grid(tiny_study, tmp_path):
-    values = tiny_study(methods=["supervised", "essl", "essl-probe"],
-                        method_options={"essl-probe": {"method": "essl", "finetune": {"mode": "frozen"}}})
+    values = tiny_study(methods=["supervised", "essl", "essl-probe", "supervised-long"],
+                        method_options={"essl-probe": {"method": "essl", "finetune": {"mode": "frozen"}},
+                                        "supervised-long": {"method": "supervised", "budgets": [16, 32],
+                                                            "finetune": {"epochs": 3}}})
     result = _study(tmp_path, values, "--dry-run")
     assert result.exit_code == 0, result.output
-    assert "12 cells" in result.output
+    assert "16 cells (4 methods, budgets 8, 16, 32, 2 seeds)" in result.output  # 3 x 2 x 2 + 2 x 2
     # the two essl labels share one pretraining run: their pretraining settings are the same
     assert result.output.count("pretrain essl-") == 1 and "for essl, essl-probe" in result.output
     assert not (tmp_path / "out").exists()
