@@ -69,12 +69,15 @@ def _named(item: str) -> tuple[str | None, Path]:
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Dataset folder whose cells are embedded, for SOURCES that are runs.")
 @click.option("--n-cells", type=int, default=512, show_default=True, help="Cells embedded, for runs.")
+@click.option("--split", type=click.Choice(["test", "validation", "labelled", "pretrain", "all"]), default="test",
+              show_default=True, help="Split part the cells come from, for runs ('pretrain': seen in pretraining).")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Split of the dataset.")
 @click.option("--groups", default="rot4,flip,half_translate", show_default=True,
               help="Finite groups whose elements are measured, for runs.")
 @click.option("--metrics", default="invariance_error,wahba_error,gamma_f", show_default=True,
               help="Diagnostics shown, one panel each.")
-def symmetry(sources: tuple[str, ...], out: Path | None, data: Path | None, n_cells: int, groups: str,
-             metrics: str) -> None:
+def symmetry(sources: tuple[str, ...], out: Path | None, data: Path | None, n_cells: int, split: str,
+             split_seed: int, groups: str, metrics: str) -> None:
     """Invariance / Wahba errors / CARE's γ_f per transformation and method.
 
     SOURCES: a study folder (all of STUDY/diagnostics), diagnostics files (.json or .nc, as photossl study writes
@@ -113,11 +116,15 @@ def symmetry(sources: tuple[str, ...], out: Path | None, data: Path | None, n_ce
             if images is None:
                 from photossl.data.loaders import load_arrays
 
-                images, _ = load_arrays(data, None, split_cells(data, "all", n_cells))
+                images, _ = load_arrays(data, None, split_cells(data, split, n_cells, split_seed))
             loaded = load_encoder(path, name)
-            by_method[loaded.name] = symmetry_diagnostics(
+            result = symmetry_diagnostics(
                 loaded.encoder, images, [g for g in groups.split(",") if g], prediction_head=loaded.predictor,
                 prediction_group=loaded.predict_group or "rot4")
+            by_method[loaded.name] = result
+            if result.get("prediction"):
+                click.echo(f"{loaded.name}: transformation-prediction accuracy {result['prediction']['accuracy']:.3f} "
+                           f"on {len(images)} {split} cells")
     stem = _stem(out, default)
     plot_symmetry_errors(by_method, stem, metrics=[m for m in metrics.split(",") if m])
     click.echo(f"wrote {stem}.png and {stem}.pdf ({', '.join(by_method)})")

@@ -82,8 +82,10 @@ def test_plot_commands(finished, study_data, tmp_path):
     _ok(CliRunner().invoke(cli, ["plot", "error-vs-labels", str(out / "results.nc"), "--out", str(tmp_path / "n")]))
     _ok(CliRunner().invoke(cli, ["plot", "symmetry", str(out), "--out", str(tmp_path / "sym")]))
     (run,) = (out / "pretrain").glob("essl-*")
-    _ok(CliRunner().invoke(cli, ["plot", "symmetry", f"mine={run}", str(out / "diagnostics" / "random-init.nc"),
-                                 "--data", str(study_data), "--n-cells", "24", "--out", str(tmp_path / "sym2")]))
+    random_init = str(out / "diagnostics" / "random-init.nc")
+    result = _ok(CliRunner().invoke(cli, ["plot", "symmetry", f"mine={run}", random_init, "--data", str(study_data),
+                                          "--n-cells", "24", "--split", "pretrain", "--out", str(tmp_path / "sym2")]))
+    assert "mine: transformation-prediction accuracy" in result.output and "on 24 pretrain cells" in result.output
     _ok(CliRunner().invoke(cli, ["plot", "orbits", "--model", str(run), "--data", str(study_data),
                                  "--out", str(tmp_path / "orb"), "--n-cells", "3"]))
     ft = out / "finetune" / "supervised" / "b16-s0"
