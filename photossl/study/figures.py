@@ -42,7 +42,7 @@ def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
     for job in plan.jobs.values():
         if job.status != "ok":
             continue
-        name = job.labels[0] if len(job.labels) == 1 else job.name
+        name = job.labels[0]  # labels sharing a run share its encoder: the first one names it
         try:
             found[name] = load_encoder(plan.out / "pretrain" / job.name, name)
         except Exception as err:  # noqa: BLE001
