@@ -208,6 +208,8 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
     plan = plan_study(config, out, data)
     selected = None
     if only is not None:
+        if not only:
+            raise PhotosslError("--only names no method: give comma-separated labels of the study's methods")
         unknown = [label for label in only if label not in config.methods]
         if unknown:
             raise PhotosslError(f"--only names '{unknown[0]}', which is not a method of this study "

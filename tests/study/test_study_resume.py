@@ -133,3 +133,5 @@ def test_processes_sharing_a_study_run_only_their_methods(tiny_study, tmp_path, 
 
     with pytest.raises(PhotosslError, match="--only names 'byol', which is not a method of this study"):
         run_study(config, out, echo=lambda m: None, only=["byol"])
+    with pytest.raises(PhotosslError, match="--only names no method"):
+        run_study(config, out, echo=lambda m: None, only=[])
