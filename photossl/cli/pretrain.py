@@ -58,7 +58,7 @@ def _split_list(value: str) -> list[str]:
 @click.option("--warmup-epochs", type=float, help="Linear warm-up before the cosine decay [photonics 0; vision 10].")
 @click.option("--encoder", help="small, essl (reference), resnet18, digits [photonics small].")
 @click.option("--circular-padding/--zero-padding", default=None, help="Periodic convolutions (small, essl) [on].")
-@click.option("--policy", help="Symmetry preset: essl-gpm, essl-blob, none [essl-gpm].")
+@click.option("--policy", help="Symmetry preset: essl-gpm, essl-blob, equivariant-d4, none [essl-gpm].")
 @click.option("--invariant", help="Comma-separated invariances, e.g. translate,flip (overrides the preset).")
 @click.option("--predict", help="Group E-SSL predicts: rot4, flip, d4, half_translate, none (overrides the preset).")
 @click.option("--temperature", type=float, help="NT-Xent temperature [photonics 0.1; vision 0.5].")

@@ -145,6 +145,7 @@ def symmetry_diagnostics(
     *,
     prediction_head: Encoder | None = None,
     prediction_group: GroupSpec = "rot4",
+    relative_prediction: bool = False,
     proper: bool = True,
     batch_size: int = 256,
 ) -> dict[str, Any]:
@@ -166,7 +167,9 @@ def symmetry_diagnostics(
     :func:`~photossl.evaluation.equivariance.composition_errors`); ``*_mean`` / ``*_max`` over pairs of
     non-identity elements.
     With ``prediction_head`` (encoder features -> logits over ``prediction_group``'s labels): ``prediction`` holds the
-    transformation-prediction accuracy over every cell and element, and per label.
+    transformation-prediction accuracy over every cell and element, and per label. ``relative_prediction``: the head
+    reads the features of (x, g·x) concatenated, and a prediction counts as right anywhere in the coset of g under
+    the cell's own point symmetry (as relative E-SSL is trained).
 
     Use many more cells than embedding dimensions (B ≫ d): with B <= d nearly any transformation is fitted well by
     some orthogonal map, so the Wahba errors say little. Memory and time grow as B² (all pairs of cells).
@@ -190,7 +193,8 @@ def symmetry_diagnostics(
         result["prediction"] = (
             None
             if prediction_head is None
-            else _prediction_accuracy(encoder, prediction_head, x, _resolve_group(prediction_group), batch_size)
+            else _prediction_accuracy(encoder, prediction_head, x, _resolve_group(prediction_group), batch_size,
+                                      relative_prediction)
         )
     return result
 
@@ -238,15 +242,27 @@ def _unit(z: torch.Tensor) -> torch.Tensor:
 
 
 def _prediction_accuracy(
-    encoder: Encoder, head: Encoder, x: torch.Tensor, group: FiniteGroup, batch_size: int
+    encoder: Encoder, head: Encoder, x: torch.Tensor, group: FiniteGroup, batch_size: int, relative: bool = False
 ) -> dict[str, Any]:
+    from photossl.symmetry.relative import coset_mask, stabiliser_mask
+
     views, labels = group.expand(x)
-    logits = _forward(lambda v: head(encoder(v)), views, batch_size)
+    if relative:
+        features = _forward(encoder, views, batch_size)
+        anchors = features[: x.shape[0]].repeat(group.order, 1)
+        logits = _forward(head, torch.cat([anchors, features], dim=1), batch_size)
+    else:
+        logits = _forward(lambda v: head(encoder(v)), views, batch_size)
     if logits.dim() != 2 or logits.shape[1] != group.order:
         raise PhotosslError(
             f"prediction_head must output (B, {group.order}) logits for group '{group.name}', got {tuple(logits.shape)}"
         )
-    correct = (logits.argmax(dim=1) == labels).double()
+    if relative:
+        stabiliser = stabiliser_mask(group, x, modulo_translations=group.name != "half_translate")
+        right = coset_mask(group, labels, stabiliser.repeat(group.order, 1))
+        correct = right.gather(1, logits.argmax(dim=1, keepdim=True)).squeeze(1).double()
+    else:
+        correct = (logits.argmax(dim=1) == labels).double()
     per_label = correct.reshape(group.order, -1).mean(dim=1)
     return {
         "group": group.name,

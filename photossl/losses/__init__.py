@@ -12,6 +12,8 @@ from photossl.losses.care_loss import (
     paired_care_equivariance_loss,
 )
 from photossl.losses.care_objective import CARELoss, CAREOutput, care_loss
+from photossl.losses.coset_prediction_loss import CosetPredictionLoss, coset_prediction_loss
+from photossl.losses.known_group_care_loss import KnownGroupCARELoss, known_group_care_loss
 from photossl.losses.ntxent_loss import NTXentLoss, nt_xent_loss
 from photossl.losses.transform_prediction_loss import (
     TransformPredictionLoss,
@@ -25,6 +27,8 @@ __all__ = [
     "CAREEquivarianceLoss",
     "CARELoss",
     "CAREOutput",
+    "CosetPredictionLoss",
+    "KnownGroupCARELoss",
     "NTXentLoss",
     "TransformPredictionLoss",
     "TransformPredictionOutput",
@@ -33,6 +37,8 @@ __all__ = [
     "barlow_twins_loss",
     "care_equivariance_loss",
     "care_loss",
+    "coset_prediction_loss",
+    "known_group_care_loss",
     "minkowski_form",
     "nt_xent_loss",
     "paired_care_equivariance_loss",

@@ -20,6 +20,9 @@ class LoadedEncoder:
     encoder: torch.nn.Module
     predictor: torch.nn.Module | None = None
     predict_group: str | None = None
+    relative: bool = False  # the head reads (f(x), f(g·x)) pairs (relative E-SSL)
+    embed: torch.nn.Module | None = None  # encoder + projector, for known-group CARE's diagnostics
+    representation: object | None = None  # its prescribed ρ (photossl.symmetry.representations.Representation)
 
 
 def load_encoder(path: str | Path, name: str | None = None) -> LoadedEncoder:
@@ -34,8 +37,8 @@ def load_encoder(path: str | Path, name: str | None = None) -> LoadedEncoder:
     name = name or (path.name if path.is_dir() else path.parent.name)
     if path.is_dir():
         pretraining = (path / CHECKPOINT_NAME).exists()
-    else:  # a fine-tuned model is model.pt / model.pkl; any other file is taken for a pretraining checkpoint
-        pretraining = path.name not in (MODEL_FILE, "model.pkl")
+    else:  # fine-tuned models (a pickled model.pkl too, which load_finetuned refuses); else a pretraining checkpoint
+        pretraining = path.name not in (MODEL_FILE, "model.npz", "model.pkl")
     if pretraining:
         payload = load_checkpoint(path)
         config = make_config(payload["config"])
@@ -45,7 +48,14 @@ def load_encoder(path: str | Path, name: str | None = None) -> LoadedEncoder:
         group = None
         if model.predictor is not None and config.track == "photonics":
             group = config.symmetry_policy().predict
-        return LoadedEncoder(name, model.encoder, model.predictor, group)
+        loaded = LoadedEncoder(name, model.encoder, model.predictor, group, config.spec.relative)
+        if config.spec.known_group and config.track == "photonics":
+            from photossl.symmetry.representations import block_representation
+            from photossl.training.methods import predicted_group
+
+            loaded.embed = torch.nn.Sequential(model.encoder, model.projector).eval()
+            loaded.representation = block_representation(predicted_group(config), model.representation.shape[-1])
+        return loaded
     model = load_finetuned(path)
     if model.encoder is None:
         raise PhotosslError(f"{path} holds a classical baseline, which has no encoder")

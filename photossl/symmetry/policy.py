@@ -11,7 +11,8 @@ Transformation names:
 - 'scale': ε -> s·ε with s log-uniform in ``scale_range`` (acts on raw ε; see ``eps_normalisation``).
 
 The E-SSL photonics setups are the presets 'essl-blob' (invariant flip + rot4, predict half_translate) and
-'essl-gpm' (invariant translate + flip, predict rot4).
+'essl-gpm' (invariant translate + flip, predict rot4). 'equivariant-d4' (invariant translate, predict d4) leaves every
+point operation to the equivariant part, for relative E-SSL and known-group CARE.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "none": {"invariant": [], "predict": None},
     "essl-blob": {"invariant": ["flip", "rot4"], "predict": "half_translate"},
     "essl-gpm": {"invariant": ["translate", "flip"], "predict": "rot4"},
+    "equivariant-d4": {"invariant": ["translate"], "predict": "d4"},
 }
 
 

@@ -1,9 +1,12 @@
 """The typed configuration of ``photossl pretrain`` and the method naming scheme.
 
 A method is a base loss (``simclr``, ``vicreg``, ``barlow``) with optional modifiers joined by ``-``: ``essl``
-(E-SSL's transformation-prediction head) and ``care`` (CARE's equivariance term). ``simclr`` may be left out when a
-modifier is present, so ``essl`` = E-SimCLR, ``care`` = CARE on SimCLR, ``essl-vicreg``, ``care-barlow``,
-``essl-care`` (both terms on SimCLR), and so on.
+(E-SSL's transformation-prediction head), ``rel`` with ``essl`` (relative E-SSL: the head sees a pair of views and
+predicts the transformation between them, scored up to the cell's own symmetry, so the task is well posed on cells
+without an orientation), ``care`` (CARE's equivariance term: some orthogonal map per transformation) or ``gcare``
+(known-group CARE: the embedding carries the prescribed representation ρ(g) of the predicted group). ``simclr`` may
+be left out when a modifier is present, so ``essl`` = E-SimCLR, ``care`` = CARE on SimCLR, ``essl-rel``,
+``essl-rel-care``, ``gcare``, ``essl-vicreg``, ``care-barlow``, ``essl-care`` (both terms on SimCLR), and so on.
 
 Fields left at None take a track-dependent default in :func:`resolve_defaults` (photonics: RECIPES §2 with the
 small CPU encoder; vision: RECIPES §3), and the resolved values are what a run records.
@@ -20,7 +23,7 @@ from photossl.errors import PhotosslError
 
 TRACKS = ("photonics", "vision")
 BASE_LOSSES = ("simclr", "vicreg", "barlow")
-MODIFIERS = ("essl", "care")
+MODIFIERS = ("essl", "rel", "care", "gcare")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -43,13 +46,21 @@ class MethodSpec:
     base: str = "simclr"
     predict: bool = False
     care: bool = False
+    relative: bool = False
+    known_group: bool = False
 
     @property
     def name(self) -> str:
-        parts = [m for m, on in (("essl", self.predict), ("care", self.care)) if on]
+        parts = [m for m, on in (("essl", self.predict), ("rel", self.relative), ("care", self.care),
+                                 ("gcare", self.known_group)) if on]
         if self.base != "simclr" or not parts:
             parts.append(self.base)
         return "-".join(parts)
+
+    @property
+    def uses_predict_group(self) -> bool:
+        """Whether the method needs the policy's 'predict' group (E-SSL's head or known-group CARE's ρ)."""
+        return self.predict or self.known_group
 
 
 def parse_method(name: str) -> MethodSpec:
@@ -60,9 +71,14 @@ def parse_method(name: str) -> MethodSpec:
     if not tokens or unknown or len(bases) > 1 or len(set(tokens)) != len(tokens):
         raise PhotosslError(
             f"unknown method '{name}': use a base loss ({', '.join(BASE_LOSSES)}) optionally prefixed by "
-            f"{' and/or '.join(MODIFIERS)}, e.g. simclr, essl, care, essl-vicreg, care-barlow"
+            f"modifiers ({', '.join(MODIFIERS)}), e.g. simclr, essl, essl-rel, care, gcare, essl-vicreg, care-barlow"
         )
-    return MethodSpec(bases[0] if bases else "simclr", "essl" in tokens, "care" in tokens)
+    if "rel" in tokens and "essl" not in tokens:
+        raise PhotosslError(f"method '{name}': 'rel' makes E-SSL's head relative; use it with essl (e.g. essl-rel)")
+    if "care" in tokens and "gcare" in tokens:
+        raise PhotosslError(f"method '{name}': use care (a learnt orthogonal map) or gcare (a prescribed one), not both")
+    return MethodSpec(bases[0] if bases else "simclr", "essl" in tokens, "care" in tokens, "rel" in tokens,
+                      "gcare" in tokens)
 
 
 def _choices(*values: str) -> dict[str, Any]:
@@ -186,9 +202,10 @@ class PretrainConfig:
             raise PhotosslError(f"config key 'care_chunk' must be >= 2 for CARE, got {self.care_chunk}")
         if self.track == "photonics":
             self.symmetry_policy()  # names of transformations and groups
-            if spec.predict and self.symmetry_policy().predict is None:
+            if spec.uses_predict_group and self.symmetry_policy().predict is None:
                 raise PhotosslError(
-                    f"method '{self.method}' predicts a transformation: set 'predict' (e.g. rot4) or a policy with one"
+                    f"method '{self.method}' needs a group of transformations: set 'predict' (e.g. rot4, d4) or a "
+                    "policy with one"
                 )
         elif self.predict not in (None, "none", "rot4"):
             raise PhotosslError(f"config key 'predict': the vision track predicts rot4 only, got '{self.predict}'")

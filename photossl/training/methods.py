@@ -3,7 +3,11 @@ a base loss (SimCLR's NT-Xent, VICReg, Barlow Twins) with E-SSL's prediction cro
 
 ``loss = base + lambda_predict * CE(head(encoder(g·x)), g) + lambda_care * L_equi(projector embeddings)``
 
-- E-SSL (Dangovski et al. 2022): the head sits on the encoder output, not on the projector.
+- E-SSL (Dangovski et al. 2022): the head sits on the encoder output, not on the projector. Relative E-SSL's head
+  reads the encoder features of a pair (x, g·x), concatenated, and is scored on the coset of g under the stabiliser
+  of x (:func:`photossl.losses.coset_prediction_loss`), so it has an answer on cells without an orientation.
+- Known-group CARE: ``L_equi = E ‖ẑ(g·x) − ρ(g) ẑ(x)‖²`` with ρ fixed (:mod:`photossl.symmetry.representations`),
+  weighted by ``lambda_care``.
 - CARE (Gupta et al. 2023): ``L_equi`` acts on the projector output, L2-normalised for the Euclidean form. The
   Minkowski form needs points of the hyperboloid ``<u, u>_J = -1``: the projector output is taken as the spatial
   part and lifted, ``u = (sqrt(1 + |z|^2), z)``. ``lambda_care`` is in :mod:`photossl.losses.care_loss`'s
@@ -22,6 +26,8 @@ from torch import nn
 from photossl import distributed
 from photossl.losses import (
     barlow_twins_loss,
+    coset_prediction_loss,
+    known_group_care_loss,
     nt_xent_loss,
     paired_care_equivariance_loss,
     transform_prediction_loss,
@@ -79,26 +85,53 @@ class PretrainModel(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, projector: nn.Module, predictor: nn.Module | None,
-                 objective: Objective) -> None:
+                 objective: Objective, representation: torch.Tensor | None = None) -> None:
         super().__init__()
         if objective.spec.predict and predictor is None:
             raise ValueError("an E-SSL method needs a prediction head")
+        if objective.spec.known_group and representation is None:
+            raise ValueError("known-group CARE needs the representation matrices (G, D, D)")
         self.encoder, self.projector, self.predictor = encoder, projector, predictor
         self.objective = objective
+        # Not a parameter and not saved: it is rebuilt from the config.
+        self.register_buffer("representation", representation, persistent=False)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Projector output, in at least float32 (losses are computed in full precision). (B, C, H, W) -> (B, D)."""
         return _full_precision(self.projector(self.encoder(x)))
 
+    def _prediction_logits(self, views: Views, h1: torch.Tensor, h_pred: torch.Tensor) -> torch.Tensor:
+        if views.relative_anchor is None:
+            return _full_precision(self.predictor(h_pred))
+        if views.relative_anchor == "view1":
+            anchor = h1
+        else:
+            b = views.view1.shape[0]
+            anchor = h_pred[:b].repeat(h_pred.shape[0] // b, 1)
+        return _full_precision(self.predictor(torch.cat([anchor, h_pred], dim=1)))
+
+    def _known_group_pairs(self, views: Views, z1: torch.Tensor, h_pred: torch.Tensor | None):
+        if views.equivariant_views is not None:
+            return self.embed(views.equivariant_views), z1, views.equivariant_labels
+        z_all = _full_precision(self.projector(h_pred))
+        b = views.view1.shape[0]
+        return z_all, z_all[:b].repeat(z_all.shape[0] // b, 1), views.predict_labels
+
     def forward(self, views: Views) -> dict[str, torch.Tensor]:
         obj = self.objective
-        z1, z2 = self.embed(views.view1), self.embed(views.view2)
-        care = clean = logits = None
+        h1 = self.encoder(views.view1)
+        z1, z2 = _full_precision(self.projector(h1)), self.embed(views.view2)
+        care = clean = logits = known = None
         if obj.spec.care:
             care = (z1, z2) if views.care1 is None else (self.embed(views.care1), self.embed(views.care2))
             clean = None if views.clean is None else self.embed(views.clean)
+        h_pred = None
+        if views.predict_views is not None:
+            h_pred = self.encoder(views.predict_views)
         if obj.spec.predict:
-            logits = _full_precision(self.predictor(self.encoder(views.predict_views)))
+            logits = self._prediction_logits(views, h1, h_pred)
+        if obj.spec.known_group:
+            known = self._known_group_pairs(views, z1, h_pred)
         # Networks may run under autocast; the losses (exponentials of similarities / τ, squared Gram
         # differences) are computed in full precision.
         with torch.autocast(z1.device.type, enabled=False):
@@ -112,8 +145,15 @@ class PretrainModel(nn.Module):
                 terms["care"] = paired_care_equivariance_loss(c1, c2, obj.care_chunk, obj.care_pairing, clean,
                                                               obj.care_form)
                 loss = loss + obj.lambda_care * terms["care"]
+            if known is not None:
+                z_g, z_0, labels = known
+                terms["gcare"] = known_group_care_loss(z_g, z_0, self.representation[labels.to(z_g.device)])
+                loss = loss + obj.lambda_care * terms["gcare"]
             if logits is not None:
-                out = transform_prediction_loss(logits, views.predict_labels)
+                if views.relative_anchor is None:
+                    out = transform_prediction_loss(logits, views.predict_labels)
+                else:
+                    out = coset_prediction_loss(logits, views.predict_correct.to(logits.device))
                 terms["predict_ce"], terms["predict_acc"] = out.loss, out.accuracy
                 loss = loss + obj.lambda_predict * out.loss
         terms["loss"] = loss
@@ -161,10 +201,24 @@ def build_model(config: PretrainConfig, in_channels: int) -> PretrainModel:
         projector = ProjectionHead((feature_dim, *dims), bias=False, last_norm=True)
     else:
         projector = ProjectionHead((feature_dim, *dims))
-    predictor = None
+    predictor = representation = None
+    group = predicted_group(config) if config.spec.uses_predict_group else None
     if config.spec.predict:
-        group = config.symmetry_policy().predict_group if config.track == "photonics" else None
-        n_classes = group.order if group is not None else 4
         hidden = tuple(config.predictor_dims or _PREDICTOR_DIMS.get(config.encoder, (feature_dim, feature_dim)))
-        predictor = PredictionHead(feature_dim, n_classes, hidden_dims=hidden, norm=config.predictor_norm)
-    return PretrainModel(encoder, projector, predictor, objective_from_config(config))
+        in_dim = 2 * feature_dim if config.spec.relative else feature_dim
+        predictor = PredictionHead(in_dim, group.order, hidden_dims=hidden, norm=config.predictor_norm)
+    if config.spec.known_group:
+        from photossl.symmetry.representations import block_representation
+
+        representation = block_representation(group, dims[-1]).matrices.float()
+    return PretrainModel(encoder, projector, predictor, objective_from_config(config), representation)
+
+
+def predicted_group(config: PretrainConfig):
+    """The :class:`~photossl.symmetry.FiniteGroup` a method predicts or represents: the policy's on the photonics
+    track, the four image rotations on the vision track."""
+    if config.track == "photonics":
+        return config.symmetry_policy().predict_group
+    from photossl.symmetry import Rot4
+
+    return Rot4()

@@ -251,6 +251,8 @@ def log_columns(config: PretrainConfig) -> list[str]:
         columns += ["invariance", "variance", "covariance"]
     if spec.care:
         columns.append("care")
+    if spec.known_group:
+        columns.append("gcare")
     if spec.predict:
         columns += ["predict_ce", "predict_acc"]
     columns += ["samples_per_s", "augment_share", "epoch_time_s"]

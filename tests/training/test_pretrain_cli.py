@@ -38,6 +38,8 @@ def _rows(run: Path) -> list[dict]:
     ("simclr", []),
     ("essl", ["predict_ce", "predict_acc"]),
     ("care", ["care"]),
+    ("essl-rel", ["predict_ce", "predict_acc"]),
+    ("gcare", ["gcare"]),
 ])
 def test_one_epoch_of_each_contract_method(tiny_dataset, tmp_path, method, extra_columns):
     run = tmp_path / "run"
@@ -140,6 +142,16 @@ def test_vision_digits_pipeline_one_epoch(tmp_path):
     assert config.track == "vision" and config.encoder == "digits" and config.lr == 0.06  # E-SimCLR's base lr
     assert json.loads((run / "run.json").read_text())["effective_lr"] == pytest.approx(0.06 * 32 / 256)
     assert encoder(torch.rand(2, 1, 16, 16)).shape == (2, 128)
+
+
+@pytest.mark.parametrize("method, column", [("essl-rel", "predict_acc"), ("gcare", "gcare")])
+def test_vision_relative_and_known_group_methods_one_epoch(tmp_path, method, column):
+    pytest.importorskip("kornia")
+    run = tmp_path / method
+    _ok(_invoke("--config", REPO / "pipelines" / "vision-digits.yaml", "--epochs", 1, "--out", run,
+                "--limit-samples", 64, "--batch-size", 32, "--method", method, *FAST))
+    rows = _rows(run)
+    assert len(rows) == 1 and rows[0][column] == rows[0][column] and rows[0][column] >= 0
 
 
 def test_tensorboard_without_the_package_is_a_clear_error(tiny_dataset, tmp_path):

@@ -74,7 +74,7 @@ def test_policy_presets_and_overrides():
         ({"epochs": 0}, "'epochs' must be >= 1"),
         ({"batch_size": "many"}, "'batch_size' must be an integer"),
         ({"optimizer": "lars"}, "'optimizer' must be one of"),
-        ({"method": "essl", "predict": "none"}, "predicts a transformation"),
+        ({"method": "essl", "predict": "none"}, "needs a group of transformations"),
         ({"invariant": ["shear"]}, "unknown invariant transformation 'shear'"),
         ({"temperature": 0}, "'temperature' must be > 0"),
         ({"surrogate_fraction": 1.0}, "surrogate_fraction"),
