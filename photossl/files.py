@@ -1,4 +1,9 @@
-"""File helpers shared by every writer: files made through temporary names get normal permissions."""
+"""File helpers shared by every writer: atomic replacement, appends that undo themselves, and one-line write errors.
+
+A write that fails (a full disk, no permission) raises :class:`WriteError` naming the file and the cause; the file's
+previous version is left as it was and no temporary file stays behind, so rerunning the command once the cause is
+fixed gives what an uninterrupted run would have given.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,18 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+from photossl.errors import PhotosslError
+
+
+class WriteError(PhotosslError):
+    """A file could not be written; the message is ``could not write PATH: CAUSE`` and the old file is intact."""
+
+
+def write_error(path: str | Path, err: OSError) -> WriteError:
+    """The one-line :class:`WriteError` for ``err`` (its strerror, e.g. 'No space left on device') at ``path``."""
+    cause = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
+    return WriteError(f"could not write {path}: {cause}")
 
 
 def default_permissions(path: str | Path) -> None:
@@ -15,24 +32,83 @@ def default_permissions(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def replace_atomically(path: str | Path, write: Callable[[str], object]) -> None:
-    """``write(tmp)`` a unique temporary file in ``path``'s folder, flush it to disk, and rename it onto ``path``.
+def _write_temporary(path: Path, write: Callable[[str], object], tmp: str) -> None:
+    """``write(tmp)``, the temporary file of ``path``, and flush it to disk: the bytes of every atomic write pass
+    through here (tests inject faults at this point)."""
+    write(tmp)
+    with open(tmp, "rb+") as stream:
+        os.fsync(stream.fileno())
 
-    Readers (and a crash) see the old file or the new one, never half of one; writers in parallel never share a
-    temporary name. The temporary file is removed if ``write`` fails."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
+
+def _remove_quietly(path: str | Path) -> None:
     try:
-        write(tmp)
-        with open(tmp, "rb+") as stream:
-            os.fsync(stream.fileno())
-        default_permissions(tmp)
-        os.replace(tmp, path)
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError:  # the original error matters more than a failed clean-up
+        pass
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a rename durable; best effort (some file systems cannot sync a folder)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        os.close(fd)
+
+
+def replace_atomically(path: str | Path, write: Callable[[str], object], temporary: str | Path | None = None) -> None:
+    """``write(tmp)`` a temporary file in ``path``'s folder, flush it to disk, and rename it onto ``path``.
+
+    Readers (and a crash) see the old file or the new one, never half of one. ``temporary`` names the temporary
+    file (default: a unique name from mkstemp, so writers in parallel never share one). The temporary file is removed
+    if anything fails; an OSError (full disk, no permission) becomes a :class:`WriteError` naming ``path``.
+    """
+    path = Path(path)
+    tmp = None
+    try:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if temporary is None:
+                handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+                os.close(handle)
+            else:
+                tmp = str(temporary)
+            _write_temporary(path, write, tmp)
+            default_permissions(tmp)
+            os.replace(tmp, path)
+        except OSError as err:
+            raise write_error(path, err) from err
+    finally:
+        if tmp is not None:
+            _remove_quietly(tmp)
+    _fsync_dir(path.parent)
+
+
+def append_text(path: str | Path, text: str) -> None:
+    """Append ``text`` (UTF-8) to a log file; if the write fails, cut the file back to its old length and raise
+    :class:`WriteError`, so a log never ends in half a line."""
+    path = Path(path)
+    size = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8", newline="") as stream:
+            size = stream.tell()
+            stream.write(text)
+            stream.flush()
+    except OSError as err:
+        if size is not None:
+            try:
+                os.truncate(path, size)
+            except OSError:
+                pass
+        raise write_error(path, err) from err
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

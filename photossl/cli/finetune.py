@@ -14,7 +14,7 @@ from click.core import ParameterSource
 # option name -> config key
 _CONFIG_OPTIONS = (
     "data", "pretrained", "baseline", "label", "target", "polarization", "budget", "seed", "split_seed", "n_test",
-    "n_validation", "mode", "head", "head_dims", "encoder", "circular_padding", "epochs", "max_steps", "patience",
+    "n_validation", "mode", "head", "head_dims", "encoder", "circular_padding", "exact_symmetry", "epochs", "max_steps", "patience",
     "batch_size", "lr", "encoder_lr_scale", "weight_decay", "schedule", "augment", "device", "threads", "progress",
 )
 
@@ -42,11 +42,23 @@ def _ints(text: str, name: str) -> list[int]:
         raise click.BadParameter(f"must be comma-separated integers, got '{text}'", param_hint=name) from None
 
 
+def _step_cap(text: str) -> int | dict[int, int]:
+    """'2000' -> 2000 steps; '0:2000,1600:6000' -> {0: 2000, 1600: 6000} (steps by label budget)."""
+    try:
+        if ":" not in text:
+            return int(text)
+        pairs = [p.split(":") for p in text.split(",") if p.strip()]
+        return {int(labels): int(steps) for labels, steps in pairs}
+    except ValueError:
+        raise click.BadParameter(f"must be a number of steps or LABELS:STEPS pairs separated by commas, got '{text}'",
+                                 param_hint="--max-steps") from None
+
+
 @click.command("finetune")
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="YAML file of config keys (see photossl.finetune.FinetuneConfig); options override it.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Output folder FT: metrics.json, model.pt (or model.pkl), history.csv, indices.json, config.yaml.")
+              help="Output folder FT: metrics.json, model.pt (or model.npz), history.csv, indices.json, config.yaml.")
 @click.option("--overwrite", is_flag=True, help="Replace a finished run in --out.")
 @click.option("--data", type=click.Path(path_type=Path), help="Dataset folder (photossl generate / import-sibcl).")
 @click.option("--pretrained", type=click.Path(path_type=Path),
@@ -67,9 +79,12 @@ def _ints(text: str, name: str) -> list[int]:
 @click.option("--head-dims", help="Hidden sizes of the MLP head, comma-separated [512,512].")
 @click.option("--encoder", help="Encoder trained from scratch: small, essl [small].")
 @click.option("--circular-padding/--zero-padding", default=None, help="Periodic convolutions [on].")
+@click.option("--exact-symmetry/--no-exact-symmetry", default=None,
+              help="Network exactly invariant to rotations, mirrors and rolls (bands: equivariant); ~8× cost [off].")
 @click.option("--epochs", type=int, help="Maximum epochs [100].")
-@click.option("--max-steps", type=int,
-              help="At most this many optimiser steps: fewer epochs on large budgets [no cap].")
+@click.option("--max-steps",
+              help="At most this many optimiser steps: fewer epochs on large budgets; or LABELS:STEPS,... (e.g. "
+                   "0:2000,1600:6000), a cap that grows with the budget [no cap].")
 @click.option("--patience", type=int, help="Stop after this many epochs without a better validation error, 0 = off "
                                             "[20].")
 @click.option("--batch-size", type=int, help="Batch size [16].")
@@ -105,6 +120,8 @@ def finetune(ctx: click.Context, config_file: Path | None, out_dir: Path, overwr
             value = _names(value)
         elif name == "head_dims":
             value = _ints(value, "--head-dims")
+        elif name == "max_steps":
+            value = _step_cap(value)
         elif isinstance(value, Path):
             value = str(value)
         passed[name] = value

@@ -63,7 +63,8 @@ def _solver_options(pairs: tuple[str, ...]) -> dict:
               help="Solve only symmetry-inequivalent k-points [on].")
 @click.option("--solver", type=click.Choice(["pwe", "mpb"]), default=None, help="Band solver [pwe].")
 @click.option("--solver-option", "solver_option", multiple=True, metavar="KEY=VALUE",
-              help="Solver accuracy setting, repeatable (pwe: cutoff, anchor_spacing, ...; mpb: resolution, ...).")
+              help="Solver accuracy setting, repeatable (pwe: cutoff, anchor_spacing, k_grid=monkhorst-pack, ...; "
+                   "mpb: resolution, ...).")
 @click.option("--workers", type=int, default=None, help="Worker processes [all cores].")
 @click.option("--shard", default=None, metavar="I/N",
               help="Write only chunks with index % N == I (N jobs build one dataset; same or separate --out).")

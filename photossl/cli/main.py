@@ -20,7 +20,7 @@ _COMMANDS = {
 
 
 class _LazyGroup(click.Group):
-    """Loads sub-commands on demand and turns PhotosslError into a one-line error."""
+    """Loads sub-commands on demand and turns PhotosslError (and a stray OSError) into a one-line error."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -38,6 +38,10 @@ class _LazyGroup(click.Group):
             return super().invoke(ctx)
         except PhotosslError as err:
             raise click.ClickException(str(err)) from None
+        except OSError as err:  # a file the writers do not wrap (full disk, no permission): still one line
+            where = f"{err.filename}: " if err.filename else ""
+            cause = err.strerror or (str(err).splitlines() or [type(err).__name__])[0]
+            raise click.ClickException(f"{where}{cause}") from None
 
 
 @click.group(cls=_LazyGroup)

@@ -28,15 +28,20 @@ def plot() -> None:
 @click.option("--spread", type=click.Choice(["minmax", "std"]), default="minmax", show_default=True,
               help="Band around the mean over seeds.")
 @click.option("--title", default=None, help="Figure title.")
+@click.option("--max-extrapolation", type=click.FloatRange(min=1.0), default=2.0, show_default=True,
+              help="How far beyond its measured budgets a curve may be extended (log-log) to read off a factor; "
+                   "1 = never.")
+@click.option("--fold-long/--no-fold-long", default=True, show_default=True,
+              help="Join X-long runs (older studies) onto X's curve.")
 def error_vs_labels(source: Path, out: Path | None, metric: str | None, at_error: float | None, reference: str,
-                    spread: str, title: str | None) -> None:
+                    spread: str, title: str | None, max_extrapolation: float, fold_long: bool) -> None:
     """Test error against the number of labels (log-log), one line per method, from a study folder or a
     results .csv / .nc file; prints the label-saving factors."""
     import json
-    import math
 
     from photossl.errors import PhotosslError
-    from photossl.evaluation import plot_error_vs_labels
+    from photossl.evaluation import label_saving, plot_error_vs_labels
+    from photossl.evaluation.label_efficiency import saving_lines
 
     if source.is_dir():
         table = source / "results.csv"
@@ -49,12 +54,14 @@ def error_vs_labels(source: Path, out: Path | None, metric: str | None, at_error
     else:
         table, default = source, source.with_name(f"{source.stem}_error_vs_labels")
     stem = _stem(out, default)
-    factors = plot_error_vs_labels(table, stem, metric or "dos_rel_l1", at_error, reference=reference,
-                                   spread=spread, title=title)
+    metric = metric or "dos_rel_l1"
+    plot_error_vs_labels(table, stem, metric, at_error, reference=reference, spread=spread, title=title,
+                         max_extrapolation=max_extrapolation, fold_long=fold_long)
     click.echo(f"wrote {stem}.png and {stem}.pdf")
-    for method, factor in sorted(factors.items()):
-        click.echo(f"  label-saving factor of {method} vs {reference}: "
-                   + (f"{factor:.2f}x" if math.isfinite(factor) else "n/a (does not reach the error in range)"))
+    saving = label_saving(table, metric, at_error, reference, max_extrapolation=max_extrapolation,
+                          fold_long=fold_long)
+    for line in saving_lines(saving):
+        click.echo(line)
 
 
 def _named(item: str) -> tuple[str | None, Path]:
@@ -120,7 +127,7 @@ def symmetry(sources: tuple[str, ...], out: Path | None, data: Path | None, n_ce
             loaded = load_encoder(path, name)
             result = symmetry_diagnostics(
                 loaded.encoder, images, [g for g in groups.split(",") if g], prediction_head=loaded.predictor,
-                prediction_group=loaded.predict_group or "rot4")
+                prediction_group=loaded.predict_group or "rot4", relative_prediction=loaded.relative)
             by_method[loaded.name] = result
             if result.get("prediction"):
                 click.echo(f"{loaded.name}: transformation-prediction accuracy {result['prediction']['accuracy']:.3f} "

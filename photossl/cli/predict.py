@@ -9,7 +9,7 @@ import click
 
 @click.command("predict")
 @click.option("--model", "model_path", type=click.Path(path_type=Path), required=True,
-              help="Fine-tuning output folder FT (photossl finetune), or its model.pt / model.pkl.")
+              help="Fine-tuning output folder FT (photossl finetune), or its model.pt / model.npz.")
 @click.option("--data", "source", type=click.Path(path_type=Path), required=True,
               help="Cells: a dataset folder, a .nc file, a .npy array (N, N) or (B, N, N) of raw ε, or an .h5 file "
                    "(dataset 'eps', --key, or SIB-CL's unitcell/mpbepsimage/<i>).")

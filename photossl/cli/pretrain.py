@@ -1,5 +1,5 @@
-"""``photossl pretrain``: self-supervised pretraining (SimCLR, E-SSL, CARE, VICReg, Barlow Twins and their
-combinations) on photonic unit cells or images, from a YAML config and/or options.
+"""``photossl pretrain``: self-supervised pretraining (SimCLR, E-SSL, CARE, VICReg, Barlow Twins, BYOL, MoCo v2 and
+their combinations) on photonic unit cells or images, from a YAML config and/or options.
 
 Precedence: built-in defaults < ``--config FILE`` < options given on the command line. With ``--resume`` the run's
 saved config is used; only run-control options (epochs, device, workers, threads, checkpoint/probe cadence,
@@ -19,10 +19,12 @@ _CONFIG_OPTIONS = {
     "surrogate_fraction": "surrogate_fraction", "dataset": "dataset", "data_root": "data_root",
     "image_size": "image_size", "limit_samples": "limit_samples", "epochs": "epochs", "batch_size": "batch_size",
     "optimizer": "optimizer", "lr": "lr", "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
-    "encoder": "encoder", "circular_padding": "circular_padding", "policy": "policy", "invariant": "invariant",
+    "encoder": "encoder", "circular_padding": "circular_padding",
+    "exact_symmetry": "exact_symmetry", "policy": "policy", "invariant": "invariant",
     "predict": "predict", "temperature": "temperature", "lambda_predict": "lambda_predict",
     "predict_views": "predict_views", "lambda_care": "lambda_care", "care_chunk": "care_chunk", "care_pairing": "care_pairing",
-    "care_views": "care_views", "care_form": "care_form", "device": "device", "precision": "precision",
+    "care_views": "care_views", "care_form": "care_form", "ema_momentum": "ema_momentum",
+    "moco_queue_size": "moco_queue_size", "device": "device", "precision": "precision",
     "seed": "seed", "workers": "workers", "threads": "threads", "checkpoint_every": "checkpoint_every",
     "probe_every": "probe_every", "tensorboard": "tensorboard", "progress": "progress",
     "sync_batchnorm": "sync_batchnorm",
@@ -40,8 +42,8 @@ def _split_list(value: str) -> list[str]:
               help="Run folder: checkpoint.pt, metrics.csv/jsonl, config.yaml, run.json.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (fresh start if none).")
 @click.option("--track", type=click.Choice(["photonics", "vision"]), help="Photonic cells or images [photonics].")
-@click.option("--method", help="simclr, essl, care, vicreg, barlow, or combinations such as essl-vicreg, "
-                               "care-barlow, essl-care [simclr].")
+@click.option("--method", help="simclr, essl, care, vicreg, barlow, byol, moco, or combinations such as "
+                               "essl-vicreg, care-barlow, essl-care, essl-byol, care-moco [simclr].")
 @click.option("--data", type=click.Path(path_type=Path), help="Photonics dataset folder (photossl generate).")
 @click.option("--split-seed", type=int, help="Split of the dataset whose pretraining pool is used [0].")
 @click.option("--surrogate", type=click.Path(path_type=Path), help="Surrogate dataset mixed into batches (SIB-CL).")
@@ -58,10 +60,12 @@ def _split_list(value: str) -> list[str]:
 @click.option("--warmup-epochs", type=float, help="Linear warm-up before the cosine decay [photonics 0; vision 10].")
 @click.option("--encoder", help="small, essl (reference), resnet18, digits [photonics small].")
 @click.option("--circular-padding/--zero-padding", default=None, help="Periodic convolutions (small, essl) [on].")
+@click.option("--exact-symmetry/--no-exact-symmetry", default=None,
+              help="Encoder exactly invariant to rotations, mirrors and rolls (small, essl); ~8× cost [off].")
 @click.option("--policy", help="Symmetry preset: essl-gpm, essl-blob, equivariant-d4, none [essl-gpm].")
 @click.option("--invariant", help="Comma-separated invariances, e.g. translate,flip (overrides the preset).")
 @click.option("--predict", help="Group E-SSL predicts: rot4, flip, d4, half_translate, none (overrides the preset).")
-@click.option("--temperature", type=float, help="NT-Xent temperature [photonics 0.1; vision 0.5].")
+@click.option("--temperature", type=float, help="NT-Xent / InfoNCE temperature [photonics 0.1; vision 0.5; moco 0.2].")
 @click.option("--lambda-predict", type=float, help="Weight of E-SSL's cross-entropy [photonics 5; vision 0.4].")
 @click.option("--predict-views", type=click.Choice(["all", "one"]),
               help="E-SSL head sees every group element of every sample (all, the reference) or one random "
@@ -74,6 +78,9 @@ def _split_list(value: str) -> list[str]:
               help="CARE term on the contrastive views (shared) or on two extra chunk-shared views (separate) "
                    "[photonics shared; vision separate].")
 @click.option("--care-form", type=click.Choice(["euclidean", "minkowski"]), help="CARE bilinear form [euclidean].")
+@click.option("--ema-momentum", type=float,
+              help="Target-network momentum: BYOL's base value, raised to 1 on a cosine [0.996]; MoCo's [0.999].")
+@click.option("--moco-queue-size", type=int, help="MoCo's negative keys [photonics 4096; vision 65536].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
               help="auto: CUDA with mixed precision if present.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Autocast dtype on CUDA.")

@@ -3,7 +3,8 @@
 Cell ``i`` is made from the seed ``SeedSequence([seed, i])`` alone, and chunk ``c`` holds cells
 ``[c * chunk_size, (c + 1) * chunk_size)``, so the stored files do not depend on the worker count, the sharding or
 interruptions. Labels are computed from the stored float32 permittivity (cast to float64), so anyone can recompute
-them from the file.
+them from the file. Each manifest entry also records ``label_cpu_s``, the CPU seconds the chunk's labels took (what
+the labels cost, for comparing label recipes).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ GAP_FIELDS = ("lower_edge", "upper_edge", "gap_to_midgap")
 PWE_DEFAULT_OPTIONS = dict(DEFAULT_SOLVER_OPTIONS)
 PWE_OPTION_KEYS = (
     "cutoff", "basis_shape", "te_rule", "anchor_spacing", "anchor_extra_bands", "anchor_response_bands",
-    "reduced_precision", "k_chunk",
+    "reduced_precision", "k_chunk", "k_grid",
 )
 # resolution None means one MPB grid point per pixel (pixel-exact ε).
 MPB_DEFAULT_OPTIONS = {"resolution": None, "tolerance": 1e-7, "extra_bands": 2}
@@ -152,6 +153,11 @@ class GenerateConfig:
             raise PhotosslError(f"targets repeat: {list(self.targets)}")
         if self.preset not in PRESETS:
             raise PhotosslError(f"unknown preset '{self.preset}' (choose from {', '.join(PRESETS)})")
+        from photossl.physics.labels import K_GRIDS
+
+        if self.solver_options.get("k_grid", "sibcl") not in K_GRIDS:
+            raise PhotosslError(f"solver option k_grid must be one of {', '.join(K_GRIDS)}, "
+                                f"got {self.solver_options['k_grid']!r}")
 
     def to_dict(self) -> dict:
         return config_to_dict(self)
@@ -262,13 +268,16 @@ def _label_mpb(config: GenerateConfig, eps: np.ndarray, polarization: str, need_
     )
 
 
-def generate_chunk(config: GenerateConfig, start: int, stop: int):
-    """Cells [start, stop) with their labels as an xarray Dataset in the photossl chunk layout."""
+def generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None):
+    """Cells [start, stop) with their labels as an xarray Dataset in the photossl chunk layout.
+
+    ``timing``: a dict that receives ``label_cpu_s``, the CPU seconds the labels took (the solver's cost).
+    """
     with _one_torch_thread():  # the eigenproblems are small: more threads only contend
-        return _generate_chunk(config, start, stop)
+        return _generate_chunk(config, start, stop, timing)
 
 
-def _generate_chunk(config: GenerateConfig, start: int, stop: int):
+def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None):
     import xarray as xr
 
     from photossl import __version__
@@ -300,8 +309,11 @@ def _generate_chunk(config: GenerateConfig, start: int, stop: int):
 
     freq = None
     eps_labels = stack["eps"].astype(np.float64)
+    label_cpu_s = 0.0
     for pol in config.polarizations if config.labelled else ():
+        tick = time.process_time()
         labels = [_label(config, eps, pol) for eps in eps_labels]
+        label_cpu_s += time.process_time() - tick
         if "bands" in config.targets:
             data[f"bands_{pol}"] = (
                 ("cell", "k", "band"), np.stack([lab.frequencies for lab in labels]).astype(np.float32),
@@ -338,6 +350,10 @@ def _generate_chunk(config: GenerateConfig, start: int, stop: int):
                           {"long_name": "scaled frequency omega sqrt(eps_mean) a / (2 pi c)"})
     if config.labelled and {"bands", "group_velocity"} & set(config.targets):
         kpoints = sibcl_grid(config.grid_size)
+        if config.solver == "pwe":
+            from photossl.physics.labels import label_kpoints
+
+            kpoints = label_kpoints(config.grid_size, config.solver_options.get("k_grid", "sibcl"))
         coords.update(k_x=("k", kpoints[:, 0], {"units": "2 pi / a"}), k_y=("k", kpoints[:, 1], {"units": "2 pi / a"}))
     if config.labelled and "gaps" in config.targets:
         coords["gap_field"] = ("gap_field", np.array(GAP_FIELDS))
@@ -363,6 +379,8 @@ def _generate_chunk(config: GenerateConfig, start: int, stop: int):
         "chunk_stop": int(stop),
     }
     dataset.attrs["data_sha256"] = dataset_sha256(dataset)
+    if timing is not None:
+        timing["label_cpu_s"] = label_cpu_s
     return dataset
 
 
@@ -375,13 +393,14 @@ def _encoding(dataset) -> dict:
     }
 
 
-def _write_chunk_task(task: tuple[GenerateConfig, int, int, str]) -> tuple[str, int, int, str]:
-    """Generate and write one chunk; runs in a worker. Returns (file name, start, stop, sha256)."""
+def _write_chunk_task(task: tuple[GenerateConfig, int, int, str]) -> tuple[str, int, int, str, float]:
+    """Generate and write one chunk; runs in a worker. Returns (file name, start, stop, sha256, label CPU seconds)."""
     config, start, stop, directory = task
-    dataset = generate_chunk(config, start, stop)
+    timing: dict = {}
+    dataset = generate_chunk(config, start, stop, timing)
     name = chunk_name(start)
     sha = write_chunk(dataset, Path(directory) / name, _encoding(dataset))
-    return name, start, stop, sha
+    return name, start, stop, sha, timing["label_cpu_s"]
 
 
 # ------------------------------------------------------------------------------------------------------- the run
@@ -561,7 +580,8 @@ def generate_dataset(
                         f"chunk {path} is corrupt or truncated (sha256 differs from the manifest); delete it and "
                         "rerun the same command to regenerate it"
                     )
-                manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": entry["sha256"]}
+                manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": entry["sha256"],
+                                            **{k: entry[k] for k in ("label_cpu_s",) if k in entry}}
                 reused += stop - start
             else:
                 todo.append((config, start, stop, str(chunks_dir)))
@@ -575,8 +595,10 @@ def generate_dataset(
                    desc=f"generate {config.preset}", smoothing=0.1, dynamic_ncols=True, file=sys.stderr)
         t_work = time.perf_counter()
         try:
-            for name, start, stop, sha in _run_tasks(todo, workers):
-                manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": sha}
+            for name, start, stop, sha, label_cpu_s in _run_tasks(todo, workers):
+                # label_cpu_s: what the chunk's labels cost (CPU seconds, one torch thread per worker)
+                manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": sha,
+                                            "label_cpu_s": round(label_cpu_s, 4)}
                 write_json_atomic(own_manifest, manifest)
                 written += stop - start
                 bar.update(stop - start)

@@ -35,6 +35,7 @@ from photossl.data.storage import (
     FORMAT,
     FORMAT_VERSION,
     WriterLock,
+    check_chunk_entries,
     chunk_name,
     dataset_sha256,
     file_sha256,
@@ -377,8 +378,11 @@ def _clear(out: Path) -> None:
 
 
 def _chunks_intact(out: Path, manifest: dict) -> bool:
-    chunks = manifest.get("chunks", {})
-    return bool(manifest.get("complete")) and all(
+    if not manifest.get("complete") or any(key not in manifest for key in ("config", "chunks", "n_cells")):
+        return False
+    check_chunk_entries(manifest, out / MANIFEST)  # its names are opened next
+    chunks = manifest["chunks"]
+    return all(
         (out / CHUNK_DIR / name).exists() and file_sha256(out / CHUNK_DIR / name) == entry.get("sha256")
         for name, entry in chunks.items()
     )

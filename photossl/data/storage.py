@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from photossl.errors import PhotosslError
+from photossl.files import replace_atomically, write_error
 
 FORMAT = "photossl-dataset"
 FORMAT_VERSION = 1
@@ -38,6 +39,7 @@ __all__ = [
     "FORMAT_VERSION",
     "WriterLock",
     "bundled_dataset_path",
+    "check_chunk_entries",
     "chunk_name",
     "config_differences",
     "dataset_sha256",
@@ -92,56 +94,33 @@ def dataset_sha256(dataset) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _tmp_path(path: Path) -> Path:
     # Hidden, and tagged with the writer's pid so that a later run can tell a dead writer's leftovers.
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def write_json_atomic(path: str | Path, content: dict) -> None:
-    """Write ``content`` as JSON to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    tmp = _tmp_path(path)
-    with open(tmp, "w") as handle:
-        json.dump(content, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    """Write ``content`` as JSON to ``path`` through a temporary file and a rename (a failed write raises
+    :class:`~photossl.files.WriteError` and leaves the old file)."""
+    text = json.dumps(content, indent=1, sort_keys=True) + "\n"
+    replace_atomically(path, lambda tmp: Path(tmp).write_text(text), temporary=_tmp_path(Path(path)))
 
 
 def write_chunk(dataset, path: str | Path, encoding: dict | None = None) -> str:
     """Write an xarray Dataset to NetCDF4 (h5netcdf) atomically; return the file's sha256.
 
     The bytes depend only on the data, attributes and library versions (no timestamps), so two writes of one chunk
-    give the same file.
+    give the same file. A failed write raises :class:`~photossl.files.WriteError` and leaves no temporary file.
     """
     path = Path(path)
-    tmp = _tmp_path(path)
-    try:
+    digest = []
+
+    def write(tmp: str) -> None:
         dataset.to_netcdf(tmp, engine="h5netcdf", encoding=encoding or {})
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        sha = file_sha256(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-    return sha
+        digest.append(file_sha256(tmp))
+
+    replace_atomically(path, write, temporary=_tmp_path(path))
+    return digest[-1]
 
 
 def remove_dead_tmp_files(directory: Path) -> list[Path]:
@@ -196,8 +175,14 @@ class WriterLock:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"pid": os.getpid(), "host": socket.gethostname()}, handle)
+        except OSError as err:
+            raise write_error(self.path, err) from err
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname()}, handle)
+        except OSError as err:  # an empty lock would block every later run: remove it
+            self.path.unlink(missing_ok=True)
+            raise write_error(self.path, err) from err
         return True
 
     def acquire(self) -> WriterLock:
@@ -283,8 +268,56 @@ def read_manifests(directory: str | Path) -> dict[str, dict]:
         for key in ("config", "chunks", "n_cells"):
             if key not in manifest:
                 raise PhotosslError(f"manifest {path} lacks '{key}'")
+        check_chunk_entries(manifest, path)
         found[path.name] = manifest
     return found
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_chunk_entries(manifest: dict, path: Path) -> None:
+    """Refuse (PhotosslError naming ``path``, the manifest file) chunk entries that no photossl writer makes: a name
+    other than ``chunk_name(start)`` (so no folder separators or ``..``), a cell range outside ``0..n_cells`` or
+    overlapping another, a malformed sha256, or a chunk file that resolves outside the dataset's chunk folder.
+
+    A manifest names the files that are read next; checking it first means a hostile one reads nothing outside the
+    dataset. The chunk folder itself may be a link (a study's view of a dataset); a chunk file may not leave it.
+    """
+
+    def refuse(problem: str) -> PhotosslError:
+        return PhotosslError(f"manifest {path} {problem}; it was not written by photossl generate (regenerate the "
+                             "dataset, or restore the manifest)")
+
+    n_cells, chunks, config = manifest["n_cells"], manifest["chunks"], manifest["config"]
+    if not _is_int(n_cells) or n_cells < 0:
+        raise refuse(f"has n_cells {str(n_cells)[:40]!r}, not a count")
+    if not isinstance(config, dict) or config.get("n_cells", n_cells) != n_cells:
+        raise refuse(f"has n_cells {n_cells}, which disagrees with its config")
+    if not isinstance(chunks, dict):
+        raise refuse("lists its chunks in something other than a mapping")
+    folder = (path.parent / CHUNK_DIR).resolve()
+    ranges = []
+    for name, entry in chunks.items():
+        shown = repr(name)[:80]
+        if not isinstance(entry, dict) or not _is_int(entry.get("start")) or not _is_int(entry.get("stop")):
+            raise refuse(f"has chunk {shown} without integer start and stop")
+        start, stop = entry["start"], entry["stop"]
+        if name != chunk_name(start):
+            raise refuse(f"names chunk {shown} for cells from {start}; expected {chunk_name(start)!r}")
+        if not 0 <= start < stop <= n_cells:
+            raise refuse(f"gives chunk {shown} cells {start}..{stop - 1}, outside 0..{n_cells - 1}")
+        sha = entry.get("sha256")
+        if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise refuse(f"gives chunk {shown} no sha256")
+        if not (folder / name).resolve().is_relative_to(folder):
+            raise refuse(f"points chunk {shown} outside {folder}")
+        ranges.append((start, stop, name))
+    ranges.sort()
+    for (_, stop, first), (start, next_stop, second) in zip(ranges, ranges[1:]):
+        if start < stop:
+            raise refuse(f"gives chunks {first!r} and {second!r} overlapping cells {start}..{min(stop, next_stop) - 1}")
 
 
 # -------------------------------------------------------------------------------------------------------- reading
@@ -316,6 +349,10 @@ def _collect_chunks(directories: list[Path]) -> tuple[dict, list[tuple[int, int,
                     continue  # the same cells from another directory: one copy is enough
                 by_range.setdefault(key, (path, set()))[1].add(entry["sha256"])
     chunks = sorted((start, stop, path, shas) for (start, stop), (path, shas) in by_range.items())
+    for (_, stop, first, _), (start, next_stop, second, _) in zip(chunks, chunks[1:]):
+        if start < stop:  # each manifest is consistent, but two of them disagree on the cells of a chunk
+            raise PhotosslError(f"chunks {first} and {second} both hold cells {start}..{min(stop, next_stop) - 1}; "
+                                "the dataset's manifests disagree (regenerate the dataset)")
     return config, chunks
 
 

@@ -1,5 +1,6 @@
 """Evaluation: regression metrics (SIB-CL DOS error), learned-symmetry diagnostics (invariance, Wahba, CARE's γ_f,
-group consistency) and the study's figures."""
+group consistency), label efficiency of a label-budget study (label-saving factors, error cuts) and the study's
+figures."""
 
 from photossl.evaluation.diagnostics import (
     DEFAULT_GROUPS,
@@ -17,6 +18,22 @@ from photossl.evaluation.equivariance import (
     invariance_error,
     relative_rotational_equivariance,
 )
+from photossl.evaluation.label_efficiency import (
+    Crossing,
+    Curve,
+    LabelSaving,
+    Saving,
+    budget_at_error,
+    error_curves,
+    error_cut_table,
+    error_cuts,
+    error_cuts_markdown,
+    find_crossing,
+    fold_long_runs,
+    label_saving,
+    label_saving_factors,
+    load_results_table,
+)
 from photossl.evaluation.metrics import (
     DOS_START,
     DOS_STOP,
@@ -26,10 +43,6 @@ from photossl.evaluation.metrics import (
     relative_l1,
 )
 from photossl.evaluation.plots import (
-    budget_at_error,
-    error_cuts,
-    label_saving_factors,
-    load_results_table,
     plot_dos_predictions,
     plot_embedding_orbits,
     plot_error_vs_labels,
@@ -41,16 +54,26 @@ __all__ = [
     "DEFAULT_GROUPS",
     "DOS_START",
     "DOS_STOP",
+    "Crossing",
+    "Curve",
+    "LabelSaving",
     "OrbitFit",
+    "Saving",
     "budget_at_error",
     "composition_errors",
     "diagnostics_to_dataset",
     "dos_relative_l1",
     "element_name",
+    "error_curves",
+    "error_cut_table",
     "error_cuts",
+    "error_cuts_markdown",
+    "find_crossing",
     "fit_orbit_rotations",
+    "fold_long_runs",
     "group_orbits",
     "invariance_error",
+    "label_saving",
     "label_saving_factors",
     "load_results_table",
     "mean_absolute_error",

@@ -4,14 +4,12 @@ Every plot function takes data and an output path stem ``out`` ("figs/error_vs_l
 figs/error_vs_labels.png and .pdf; a .png / .pdf suffix on ``out`` is dropped). Figures are built on
 ``matplotlib.figure.Figure`` with the Agg canvas, so nothing touches pyplot's global state or needs a display.
 
-Results tables (see :func:`load_results_table`) have one row per grid cell with at least the columns
-``method``, ``budget`` and the metric (``seed`` and others are kept): a list of dicts, an xarray Dataset, or the
-path of a CSV or NetCDF file.
+Results tables are read, and the numbers drawn (curves over seeds, label-saving factors), by
+:mod:`photossl.evaluation.label_efficiency`; this module only draws.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,11 +22,21 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from photossl.errors import PhotosslError
+from photossl.evaluation.label_efficiency import (
+    MAX_EXTRAPOLATION,
+    Saving,
+    error_curves,
+    fold_long_runs,
+    folded_reference,
+    format_error,
+    format_factor,
+    load_results_table,
+    saving_from_curves,
+)
 from photossl.evaluation.metrics import DOS_START, DOS_STOP
+from photossl.files import replace_atomically
 
 FORMATS = ("png", "pdf")
-SPREADS = ("minmax", "std")
-REQUIRED_COLUMNS = ("method", "budget")
 
 
 # -- output -----------------------------------------------------------------------------------------------------------
@@ -46,168 +54,12 @@ def _save(fig: Figure, out: str | Path) -> list[Path]:
     paths = []
     for fmt in FORMATS:
         path = stem.parent / f"{stem.name}.{fmt}"
-        fig.savefig(path, dpi=150)
+        replace_atomically(path, lambda tmp, fmt=fmt: fig.savefig(tmp, dpi=150, format=fmt))
         paths.append(path)
     return paths
 
 
-# -- results tables ---------------------------------------------------------------------------------------------------
-def _number(value: Any) -> float:
-    if value is None:
-        return math.nan
-    if isinstance(value, str):
-        value = value.strip()
-        return float(value) if value else math.nan
-    return float(value)
-
-
-def _rows_from_dataset(ds: xr.Dataset, metric: str) -> list[dict[str, Any]]:
-    if metric not in ds.variables:
-        raise PhotosslError(f"results dataset has no variable {metric!r}; it has: {', '.join(map(str, ds.variables))}")
-    names = [n for n in ("method", "budget", "seed") if n in ds.variables]
-    # Works for a flat table (variables along one row dimension) and for a grid (method × budget × seed coords).
-    arrays = xr.broadcast(ds[metric], *(ds[n] for n in names))
-    flat = [np.asarray(a.values).ravel() for a in arrays]
-    rows = []
-    for i in range(flat[0].size):
-        row = {n: flat[k + 1][i] for k, n in enumerate(names)}
-        row[metric] = flat[0][i]
-        rows.append(row)
-    return rows
-
-
-def load_results_table(table: Any, metric: str = "dos_rel_l1") -> list[dict[str, Any]]:
-    """The rows of a results table as dicts with ``method`` (str), ``budget`` (float) and ``metric`` (float, nan for
-    a missing value such as a failed cell), other columns kept as given.
-
-    ``table``: a sequence of dicts, an xarray Dataset, or a path to a .csv (read with the csv module) or .nc file.
-    """
-    if isinstance(table, (str, Path)):
-        path = Path(table)
-        if not path.is_file():
-            raise PhotosslError(f"results table {path} does not exist")
-        if path.suffix.lower() == ".csv":
-            with path.open(newline="") as handle:
-                rows = [dict(r) for r in csv.DictReader(handle)]
-        elif path.suffix.lower() in {".nc", ".netcdf", ".h5"}:
-            with xr.open_dataset(path) as ds:
-                rows = _rows_from_dataset(ds.load(), metric)
-        else:
-            raise PhotosslError(f"results table {path} must be a .csv or .nc file")
-    elif isinstance(table, xr.Dataset):
-        rows = _rows_from_dataset(table, metric)
-    elif isinstance(table, Sequence) and all(isinstance(r, Mapping) for r in table):
-        rows = [dict(r) for r in table]
-    else:
-        raise PhotosslError("table must be a list of dicts, an xarray Dataset, or a .csv / .nc path")
-    for row in rows:
-        missing = [c for c in (*REQUIRED_COLUMNS, metric) if c not in row]
-        if missing:
-            raise PhotosslError(f"results table rows need the columns {', '.join(missing)}; got {', '.join(row)}")
-        row["method"] = str(row["method"])
-        row["budget"] = _number(row["budget"])
-        row[metric] = _number(row[metric])
-    return rows
-
-
-def _aggregate(rows: list[dict[str, Any]], metric: str, spread: str) -> dict[str, dict[str, np.ndarray]]:
-    """Per method, sorted budgets and the mean / lower / upper error over seeds (finite, positive values only)."""
-    if spread not in SPREADS:
-        raise PhotosslError(f"spread must be one of {', '.join(SPREADS)}; got {spread!r}")
-    values: dict[str, dict[float, list[float]]] = {}
-    for row in rows:
-        err, budget = row[metric], row["budget"]
-        if math.isfinite(err) and err > 0 and math.isfinite(budget) and budget > 0:
-            values.setdefault(row["method"], {}).setdefault(budget, []).append(err)
-    curves = {}
-    for method, by_budget in values.items():
-        budgets = np.array(sorted(by_budget))
-        samples = [np.array(by_budget[b]) for b in budgets]
-        mean = np.array([s.mean() for s in samples])
-        if spread == "minmax":
-            lower = np.array([s.min() for s in samples])
-            upper = np.array([s.max() for s in samples])
-        else:
-            std = np.array([s.std(ddof=1) if s.size > 1 else 0.0 for s in samples])
-            lower, upper = mean - std, mean + std
-        curves[method] = {"budget": budgets, "mean": mean, "lower": lower, "upper": upper}
-    return curves
-
-
-def budget_at_error(budgets: Any, errors: Any, at_error: float) -> float:
-    """The smallest budget at which the curve reaches ``at_error``, interpolating linearly in log-log.
-
-    nan when the curve never comes down to ``at_error`` within the measured budgets, and also when it is already
-    below it at the smallest budget (the crossing lies outside the data: no extrapolation).
-
-    Shape: budgets, errors (m,) with budgets increasing -> float.
-    """
-    b = np.asarray(budgets, dtype=np.float64)
-    e = np.asarray(errors, dtype=np.float64)
-    if not (at_error > 0):
-        raise PhotosslError(f"at_error must be > 0, got {at_error!r}")
-    if b.shape != e.shape or b.ndim != 1:
-        raise PhotosslError(f"budgets and errors must be (m,) arrays of one length, got {b.shape} and {e.shape}")
-    keep = np.isfinite(b) & np.isfinite(e) & (b > 0) & (e > 0)
-    b, e = b[keep], e[keep]
-    if b.size == 0:
-        return math.nan
-    if np.any(np.diff(b) <= 0):
-        raise PhotosslError("budgets must be strictly increasing")
-    if e[0] <= at_error:
-        return float(b[0]) if math.isclose(e[0], at_error, rel_tol=1e-9) else math.nan
-    log_b, log_e, log_t = np.log(b), np.log(e), math.log(at_error)
-    for i in range(b.size - 1):
-        if e[i] > at_error >= e[i + 1]:
-            t = (log_t - log_e[i]) / (log_e[i + 1] - log_e[i])
-            return float(np.exp(log_b[i] + t * (log_b[i + 1] - log_b[i])))
-    return math.nan
-
-
-def _factors(
-    curves: dict[str, dict[str, np.ndarray]], reference: str, at_error: float | None
-) -> tuple[float | None, dict[str, float], dict[str, float]]:
-    if reference not in curves:
-        return at_error, {}, {}
-    if at_error is None:
-        at_error = float(curves[reference]["mean"][-1])  # the reference's error at its largest budget
-    budgets = {m: budget_at_error(c["budget"], c["mean"], at_error) for m, c in curves.items()}
-    ref_budget = budgets[reference]
-    factors = {m: ref_budget / b for m, b in budgets.items() if m != reference}
-    return at_error, factors, budgets
-
-
-def label_saving_factors(
-    table: Any,
-    metric: str = "dos_rel_l1",
-    at_error: float | None = None,
-    reference: str = "supervised",
-) -> dict[str, float]:
-    """Label-saving factor of every method against ``reference``: N_reference(ε) / N_method(ε), the ratio of the
-    budgets at which the mean-over-seeds curves reach the error ε (see :func:`budget_at_error`; nan where a curve
-    does not reach ε inside its measured budgets). ε defaults to the reference's error at its largest budget
-    (e.g. supervised with 3200 labels): a factor 4 then means the method reaches that error with 800 labels.
-
-    Returns {method: factor} for every method but the reference ({} if the reference is absent).
-    """
-    curves = _aggregate(load_results_table(table, metric), metric, "minmax")
-    return _factors(curves, reference, at_error)[1]
-
-
-def error_cuts(table: Any, metric: str = "dos_rel_l1", reference: str = "supervised") -> dict[str, dict[int, float]]:
-    """Relative error cut of every method against ``reference`` at each budget both measured:
-    1 − mean_method / mean_reference over seeds (0.2 = a 20 % lower error; negative = worse).
-
-    Returns {method: {budget: cut}} for every method but the reference ({} if the reference is absent).
-    """
-    curves = _aggregate(load_results_table(table, metric), metric, "minmax")
-    if reference not in curves:
-        return {}
-    ref = dict(zip(curves[reference]["budget"].tolist(), curves[reference]["mean"].tolist()))
-    return {method: {int(b): 1.0 - m / ref[b] for b, m in zip(c["budget"].tolist(), c["mean"].tolist()) if b in ref}
-            for method, c in curves.items() if method != reference}
-
-
+# -- label-budget studies --------------------------------------------------------------------------------------------
 def plot_error_vs_labels(
     table: Any,
     out: str | Path,
@@ -217,31 +69,57 @@ def plot_error_vs_labels(
     reference: str = "supervised",
     spread: str = "minmax",
     title: str | None = None,
+    max_extrapolation: float = MAX_EXTRAPOLATION,
+    fold_long: bool = True,
 ) -> dict[str, float]:
     """Test error against number of labels (log-log), mean over seeds with a band for the spread (min–max or ±1
     std), one line per method; the label-saving factors against ``reference`` at error ``at_error`` (default: the
-    reference's error at its largest budget) are marked and listed on the figure and returned, as from
-    :func:`label_saving_factors`."""
+    reference's error at its largest budget) are marked on the dashed line (hollow and joined by a dotted line when
+    extrapolated), listed in a box, and returned as from
+    :func:`~photossl.evaluation.label_efficiency.label_saving_factors`.
+
+    ``fold_long``: join ``X-long`` runs onto X's curve (:func:`fold_long_runs`; their points are drawn hollow and
+    the legend names them)."""
     rows = load_results_table(table, metric)
-    curves = _aggregate(rows, metric, spread)
+    if fold_long:
+        rows = fold_long_runs(rows)
+        reference = folded_reference(reference, {r["method"] for r in rows})
+    curves = error_curves(rows, metric, spread)
     if not curves:
         raise PhotosslError(f"the results table has no finite, positive values of {metric!r} to plot")
-    at_error, factors, budgets = _factors(curves, reference, at_error)
+    saving = saving_from_curves(error_curves(rows, metric), reference, at_error, metric, max_extrapolation)
 
-    fig = _new_figure(6.0, 4.5)
+    fig = _new_figure(6.4, 5.4)
     ax = fig.add_subplot()
     order = sorted(curves, key=lambda m: (m != reference, m))
     colours = {m: f"C{i % 10}" for i, m in enumerate(order)}
     for method in order:
-        c = curves[method]
-        ax.plot(c["budget"], c["mean"], "o-", color=colours[method], label=method, lw=1.8, ms=4)
-        ax.fill_between(c["budget"], c["lower"], c["upper"], color=colours[method], alpha=0.2, lw=0)
-    if at_error is not None:
-        ax.axhline(at_error, color="0.4", ls="--", lw=0.8)
-        for method, budget in budgets.items():
-            if math.isfinite(budget):
-                ax.plot([budget], [at_error], marker="v", color=colours[method], ms=8, mec="k", mew=0.5)
-    all_budgets = np.unique(np.concatenate([c["budget"] for c in curves.values()]))
+        c, colour = curves[method], colours[method]
+        label = method
+        if c.folded:
+            label += f" ({', '.join(f'{b:.0f}' for b in c.folded)}: {c.folded_from})"
+        ax.plot(c.budget, c.mean, "-", color=colour, label=label, lw=1.8)
+        ax.fill_between(c.budget, c.lower, c.upper, color=colour, alpha=0.2, lw=0)
+        own = ~np.isin(c.budget, c.folded)
+        ax.plot(c.budget[own], c.mean[own], "o", color=colour, ms=4)
+        ax.plot(c.budget[~own], c.mean[~own], "o", color=colour, mfc="white", ms=5, mew=1.3)
+    if saving.at_error is not None:
+        target = saving.at_error
+        ax.axhline(target, color="0.4", ls="--", lw=0.8)
+        crossings = dict(saving.methods)
+        ref = saving.reference_crossing
+        if ref is not None and ref.reached:
+            crossings[reference] = Saving(1.0, ref.budget, True, ref.extrapolated)
+        for method, s in crossings.items():
+            if s.budget is None or not s.reached:
+                continue
+            c = curves[method]
+            if s.extrapolated:  # the log-log line the crossing was read from
+                end = -1 if s.budget > c.budget[-1] else 0
+                ax.plot([c.budget[end], s.budget], [c.mean[end], target], ":", color=colours[method], lw=1.2)
+            ax.plot([s.budget], [target], marker="v", color=colours[method], ms=8, mec="k", mew=0.5,
+                    mfc="white" if s.extrapolated else colours[method])
+    all_budgets = np.unique(np.concatenate([c.budget for c in curves.values()]))
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(all_budgets)
@@ -252,16 +130,19 @@ def plot_error_vs_labels(
     ax.set_xlabel("number of labelled cells")
     ax.set_ylabel(metric)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8)
-    if factors:
-        lines = [f"label saving vs {reference} at {metric} = {at_error:.3g}:"]
-        lines += [f"{m}: {'n/a' if not math.isfinite(f) else f'{f:.2g}x'}" for m, f in sorted(factors.items())]
+    # below the axes, so that no curve is hidden behind it
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=2, fontsize=7, frameon=False)
+    if saving.methods:
+        lines = [f"label saving vs {reference} at {format_error(saving.at_error, metric)}:"]
+        lines += [f"{m}: {format_factor(s)}" for m, s in sorted(saving.methods.items())]
+        if any(s.extrapolated for s in saving.methods.values()):
+            lines.append(f"~: extrapolated in log-log (at most {max_extrapolation:g}x)")
         ax.text(0.02, 0.02, "\n".join(lines), transform=ax.transAxes, fontsize=7, va="bottom", ha="left",
                 bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8})
     spread_name = "min-max" if spread == "minmax" else "±1 std"
     ax.set_title(title or f"{metric} vs labels (mean, {spread_name} over seeds)", fontsize=10)
     _save(fig, out)
-    return factors
+    return saving.factors()
 
 
 # -- symmetry diagnostics ---------------------------------------------------------------------------------------------

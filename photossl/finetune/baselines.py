@@ -5,12 +5,14 @@ radially averaged power spectrum of ε − ε̄ on integer |G| shells 1..N/2 (it
 min ε, max ε, mean 1/ε, √ε̄ and the share of pixels at max ε (the filling). Features are standardised; targets are
 centred. The penalty (and the RBF width) is chosen on the validation split by the target's primary metric, then the
 test split is scored once. This is what a physicist could fit in a few lines; the networks should beat it.
+
+The fitted model is stored as arrays in ``model.npz`` and predicts in numpy, so loading it never unpickles anything.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,10 @@ from photossl.files import replace_atomically
 from photossl.finetune.config import FinetuneConfig
 from photossl.finetune.targets import TargetInfo, score
 
-CLASSICAL_FILE = "model.pkl"
+CLASSICAL_FILE = "model.npz"
+CLASSICAL_FORMAT = "photossl-classical-baseline"
+# Written by earlier versions as a pickle; refused, since unpickling a file can run any code in it.
+LEGACY_CLASSICAL_FILE = "model.pkl"
 POOLED_SIZE = 8
 RIDGE_ALPHAS = tuple(10.0 ** e for e in np.arange(-4.0, 3.01, 0.5))
 KERNEL_ALPHAS = tuple(10.0 ** e for e in np.arange(-5.0, 0.01, 1.0))
@@ -55,25 +60,107 @@ def classical_features(eps: Any) -> np.ndarray:
 
 @dataclass
 class ClassicalModel:
-    """A fitted classical baseline: scaler, scikit-learn regressor, target mean, and what it predicts."""
+    """A fitted classical baseline as plain arrays, so its file (``model.npz``) loads without unpickling anything.
+
+    Features are standardised with ``feature_mean`` / ``feature_scale`` (F,); ridge predicts ``z @ coef.T`` with
+    ``coef`` (T, F); kernel ridge (RBF) predicts ``exp(-gamma |z - z_i|²) @ dual_coef`` over its standardised
+    training features ``train_features`` (n_train, F) and ``dual_coef`` (n_train, T). ``target_mean`` (T,) is added.
+    """
 
     kind: str
-    scaler: Any
-    regressor: Any
+    feature_mean: np.ndarray
+    feature_scale: np.ndarray
     target_mean: np.ndarray
     target: dict
     hyperparameters: dict = field(default_factory=dict)
     method: str = "ridge"
+    coef: np.ndarray | None = None
+    dual_coef: np.ndarray | None = None
+    train_features: np.ndarray | None = None
+    gamma: float | None = None
+
+    @classmethod
+    def from_sklearn(cls, kind: str, scaler, regressor, target_mean: np.ndarray, target: dict,
+                     hyperparameters: dict, method: str) -> ClassicalModel:
+        """The arrays of a fitted ``StandardScaler`` and ``Ridge(fit_intercept=False)`` or ``KernelRidge`` (RBF)."""
+        common = dict(feature_mean=np.asarray(scaler.mean_, np.float64),
+                      feature_scale=np.asarray(scaler.scale_, np.float64),
+                      target_mean=np.asarray(target_mean, np.float64), target=target,
+                      hyperparameters=dict(hyperparameters), method=method)
+        if kind == "ridge":
+            return cls(kind, coef=np.atleast_2d(np.asarray(regressor.coef_, np.float64)), **common)
+        dual = np.asarray(regressor.dual_coef_, np.float64)
+        return cls(kind, dual_coef=dual.reshape(dual.shape[0], -1), gamma=float(regressor.gamma),
+                   train_features=np.asarray(regressor.X_fit_, np.float64), **common)
 
     @property
     def target_info(self) -> TargetInfo:
         return TargetInfo.from_record(self.target)
 
+    def predict_features(self, features: np.ndarray) -> np.ndarray:
+        """Flat predictions (B, T) from unstandardised features (B, F)."""
+        z = (np.asarray(features, np.float64) - self.feature_mean) / self.feature_scale
+        if self.kind == "ridge":
+            return z @ self.coef.T + self.target_mean
+        x = self.train_features  # squared distances as scikit-learn computes them, clipped at 0 like it does
+        distance = (z * z).sum(1)[:, None] - 2.0 * z @ x.T + (x * x).sum(1)[None, :]
+        return np.exp(-self.gamma * np.maximum(distance, 0.0)) @ self.dual_coef + self.target_mean
+
     def predict(self, eps: Any) -> np.ndarray:
         """Predictions in target units. Shape: raw ε (B, N, N) or (B, 1, N, N) -> (B, *target shape)."""
-        features = self.scaler.transform(classical_features(eps))
-        flat = self.regressor.predict(features) + self.target_mean
-        return flat.reshape(-1, *self.target["shape"])
+        return self.predict_features(classical_features(eps)).reshape(-1, *self.target["shape"])
+
+    def save(self, path: str | Path) -> None:
+        """Write ``path`` (.npz) atomically: the arrays, and the rest as one JSON string."""
+        meta = {"format": CLASSICAL_FORMAT, "kind": self.kind, "method": self.method, "target": self.target,
+                "hyperparameters": self.hyperparameters, "gamma": self.gamma}
+        arrays = {"meta": np.array(json.dumps(meta)), "feature_mean": self.feature_mean,
+                  "feature_scale": self.feature_scale, "target_mean": self.target_mean}
+        arrays.update({name: getattr(self, name) for name in _WEIGHTS[self.kind]})
+
+        def write(tmp: str) -> None:
+            with open(tmp, "wb") as handle:  # a file object: np.savez would add '.npz' to a name
+                np.savez(handle, **arrays)
+
+        replace_atomically(path, write)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ClassicalModel:
+        """Read a file written by :meth:`save` (``np.load(allow_pickle=False)``: nothing in it can run code)."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {name: archive[name] for name in archive.files}
+            meta = json.loads(str(arrays.pop("meta")))
+            kind = meta["kind"]
+            missing = [name for name in ("feature_mean", "feature_scale", "target_mean", *_WEIGHTS[kind])
+                       if name not in arrays]
+            if meta.get("format") != CLASSICAL_FORMAT or missing:
+                raise KeyError(missing[0] if missing else "format")
+            return cls(kind, arrays["feature_mean"], arrays["feature_scale"], arrays["target_mean"], meta["target"],
+                       meta["hyperparameters"], meta["method"], gamma=meta["gamma"],
+                       **{name: arrays[name] for name in _WEIGHTS[kind]})
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            first_line = (str(err).splitlines() or [""])[0][:200]
+            raise PhotosslError(f"{path} is not a readable photossl classical baseline ({type(err).__name__}: "
+                                f"{first_line}); refit it: {refit_command(path.parent)}") from None
+
+
+def refit_command(folder: Path) -> str:
+    """The ``photossl finetune`` command that fits the baseline of run folder ``folder`` again."""
+    import yaml
+
+    try:
+        values = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        values = None
+    if not isinstance(values, dict):
+        return f"photossl finetune --data DATA --baseline ridge --budget N --out {folder} --overwrite"
+    kind = values.get("baseline") if values.get("baseline") in ("ridge", "kernel-ridge") else "ridge"
+    return f"photossl finetune --config {folder / 'config.yaml'} --baseline {kind} --out {folder} --overwrite"
+
+
+_WEIGHTS = {"ridge": ("coef",), "kernel-ridge": ("dual_coef", "train_features")}
 
 
 def _regressor(kind: str, alpha: float, gamma: float | None):
@@ -94,7 +181,7 @@ def _grid(kind: str, n_features: int) -> list[tuple[float, float | None]]:
 
 def fit_classical(config: FinetuneConfig, data, out: Path, echo) -> dict[str, Any]:
     """Fit ``config.baseline`` on the budget's cells, select its hyper-parameters on validation, score the test set
-    once, write ``out/model.pkl``; returns the metrics record (see :func:`photossl.finetune.finetune`)."""
+    once, write ``out/model.npz``; returns the metrics record (see :func:`photossl.finetune.finetune`)."""
     from sklearn.preprocessing import StandardScaler
 
     kind = config.baseline
@@ -124,10 +211,10 @@ def fit_classical(config: FinetuneConfig, data, out: Path, echo) -> dict[str, An
 
     write_history(out / "history.csv", history)
     method = config.label or kind
-    model = ClassicalModel(kind, scaler, best[1], y_mean, target.as_record(), best[2], method)
+    model = ClassicalModel.from_sklearn(kind, scaler, best[1], y_mean, target.as_record(), best[2], method)
     test = data.test()  # the only read of the test cells, after selection
     test_metrics = score(target, model.predict(test.raw_eps), test.targets.double().numpy())
-    replace_atomically(out / CLASSICAL_FILE, lambda tmp: Path(tmp).write_bytes(pickle.dumps(model)))
+    model.save(out / CLASSICAL_FILE)
     selected = 1 + next(i for i, h in enumerate(history) if h["alpha"] == best[2]["alpha"]
                         and h["gamma"] == best[2]["gamma"])
     echo(f"{method} budget {config.budget} seed {config.seed}: test {primary} {test_metrics[primary]:.4g} "

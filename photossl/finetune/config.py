@@ -30,7 +30,9 @@ def _choices(*values: str) -> dict:
 class FinetuneConfig:
     """Everything a fine-tuning run depends on (the output folder aside).
 
-    ``data``: a photossl dataset folder. ``pretrained``: a pretraining run folder or checkpoint; None trains the same
+    ``data``: a photossl dataset folder. ``pretrained``: a pretraining run folder or checkpoint, or a fine-tuning
+    run folder FT (e.g. a network trained on rough labels: its encoder, and its head and target scaling when it
+    regressed the same target with the same head, are the starting point); None trains the same
     network from scratch (the supervised baseline). ``baseline``: 'ridge' or 'kernel-ridge' fits the classical
     scikit-learn baseline instead of a network (the encoder, head and optimiser keys are then unused).
 
@@ -44,10 +46,17 @@ class FinetuneConfig:
     DOS error at 50 and 200 labels (docs/results/dos-quick/README.md). ``schedule``: the learning rate decays to 0 over
     ``epochs`` by a cosine, or stays constant. ``augment``: random invariance augmentations of the training cells (the
     DOS and gaps are invariant under rotations, mirrors and translations; band targets are permuted over k).
+    ``exact_symmetry``: wrap the encoder so that the network is exactly invariant to the eight rotations and mirrors
+    and to every integer roll of the cell (:class:`photossl.models.ExactSymmetryEncoder`; 'small' and 'essl' with
+    circular padding, cell sizes a multiple of 8); a 'bands' output is made exactly equivariant (k-points permute).
+    A run pretrained with it keeps it whatever this key says. Costs about 8× an encoder pass.
     ``patience``: stop after that many epochs without a better validation error (0 = never stop early).
     ``max_steps``: at most this many optimiser steps; the run then has ``min(epochs, ceil(max_steps / steps per
     epoch))`` epochs and the cosine decays over those, so one setting serves every label budget of a study (large
-    budgets see more cells per epoch and need fewer epochs). None: ``epochs`` epochs whatever the budget.
+    budgets see more cells per epoch and need fewer epochs). A mapping {labels: steps} makes the cap grow with the
+    budget: a run on n labelled cells is capped at the steps of the largest key <= n (the first key's below it), e.g.
+    ``{0: 2000, 1600: 6000}``: 2000 steps up to 1599 labels (all 50 epochs up to 640 labels at batch 16), 6000 from
+    1600 (50 epochs at 1600, 30 at 3200). None: ``epochs`` epochs whatever the budget.
     """
 
     data: str | None = None
@@ -68,9 +77,10 @@ class FinetuneConfig:
     head_dims: list[int] = field(default_factory=lambda: [512, 512])
     encoder: str = "small"
     circular_padding: bool = True
+    exact_symmetry: bool = False
     # optimisation
     epochs: int = 100
-    max_steps: int | None = None
+    max_steps: int | dict[int, int] | None = None
     patience: int = 20
     batch_size: int = 16
     lr: float = 1e-3
@@ -89,7 +99,9 @@ class FinetuneConfig:
             value = getattr(self, name)
             if value < 1:
                 raise PhotosslError(f"config key '{name}' must be >= 1, got {value}")
-        if self.max_steps is not None and self.max_steps < 1:
+        if isinstance(self.max_steps, dict):
+            self.max_steps = step_schedule(self.max_steps)
+        elif self.max_steps is not None and self.max_steps < 1:
             raise PhotosslError(f"config key 'max_steps' must be >= 1, got {self.max_steps}")
         for name in ("seed", "split_seed", "patience"):
             if getattr(self, name) < 0:
@@ -116,15 +128,27 @@ class FinetuneConfig:
             raise PhotosslError(f"config key 'polarization' must be tm or te, got '{self.polarization}'")
         if self.baseline != "none" and self.pretrained is not None:
             raise PhotosslError("a classical baseline uses no pretrained encoder: drop --pretrained or --baseline")
+        if self.exact_symmetry and self.baseline == "none" and self.pretrained is None and (
+                self.encoder not in ("small", "essl") or not self.circular_padding):
+            raise PhotosslError("config key 'exact_symmetry' needs the 'small' or 'essl' encoder with circular padding")
         if self.mode == "frozen" and self.pretrained is None and self.baseline == "none":
             raise PhotosslError("mode 'frozen' needs a pretrained encoder (--pretrained RUN); without one use 'full'")
 
+    def step_cap(self, n_train: int) -> int | None:
+        """The most optimiser steps of a run on ``n_train`` labelled cells (None: no cap), from ``max_steps``."""
+        if self.max_steps is None or isinstance(self.max_steps, int):
+            return self.max_steps
+        schedule = step_schedule(self.max_steps)
+        keys = [k for k in schedule if k <= n_train]
+        return schedule[keys[-1] if keys else next(iter(schedule))]
+
     def epochs_for(self, n_train: int) -> int:
-        """Epochs a run on ``n_train`` labelled cells trains for: ``epochs``, capped by ``max_steps``."""
-        if self.max_steps is None:
+        """Epochs a run on ``n_train`` labelled cells trains for: ``epochs``, capped by :meth:`step_cap`."""
+        cap = self.step_cap(n_train)
+        if cap is None:
             return self.epochs
         steps_per_epoch = -(-n_train // self.batch_size)
-        return max(1, min(self.epochs, -(-self.max_steps // steps_per_epoch)))
+        return max(1, min(self.epochs, -(-cap // steps_per_epoch)))
 
     @property
     def method(self) -> str:
@@ -141,6 +165,25 @@ class FinetuneConfig:
         if self.target in ("dos", "dos_eldiff"):
             return self.target
         return f"{self.target}_{self.polarization}"
+
+
+def step_schedule(values: dict) -> dict[int, int]:
+    """A ``max_steps`` mapping {labels: steps} with integer keys (as written, or as text after a round trip through
+    JSON), sorted by labels; PhotosslError for a bad one."""
+    if not values:
+        raise PhotosslError("config key 'max_steps' as a mapping needs at least one 'labels: steps' entry")
+    schedule = {}
+    for key, steps in values.items():
+        try:
+            labels = int(key) if not isinstance(key, (bool, float)) else None
+        except ValueError:
+            labels = None
+        if labels is None or labels < 0:
+            raise PhotosslError(f"config key 'max_steps': labels must be integers >= 0, got {key!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise PhotosslError(f"config key 'max_steps': steps must be integers >= 1, got {steps!r} at {key}")
+        schedule[labels] = steps
+    return dict(sorted(schedule.items()))
 
 
 def make_finetune_config(values: dict) -> FinetuneConfig:

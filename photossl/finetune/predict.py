@@ -7,7 +7,6 @@ Inputs hold raw permittivity maps: a photossl dataset folder or NetCDF file (var
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,12 +75,13 @@ class FinetunedModel:
 
 
 def load_finetuned(path: str | Path, map_location: str | torch.device = "cpu") -> FinetunedModel:
-    """The model of a fine-tuning run folder FT (``model.pt`` or ``model.pkl``), or of such a file.
+    """The model of a fine-tuning run folder FT (``model.pt`` or ``model.npz``), or of such a file.
 
-    ``model.pkl`` (the classical baseline) is a pickle: load only files you made yourself.
+    Neither format can run code when loaded (``torch.load(weights_only=True)``, ``np.load(allow_pickle=False)``); a
+    pickled ``model.pkl`` of earlier versions is refused with the command that refits it.
     """
-    from photossl.finetune.baselines import CLASSICAL_FILE
-    from photossl.finetune.trainer import MODEL_FILE, MODEL_FORMAT, Regressor, build_head
+    from photossl.finetune.baselines import CLASSICAL_FILE, LEGACY_CLASSICAL_FILE, ClassicalModel, refit_command
+    from photossl.finetune.trainer import MODEL_FILE, MODEL_FORMAT, Regressor, build_head, output_permutation
 
     path = Path(path)
     folder = path if path.is_dir() else path.parent
@@ -100,7 +100,9 @@ def load_finetuned(path: str | Path, map_location: str | torch.device = "cpu") -
         spec, head_spec = payload["encoder"], payload["head"]
         encoder = build_encoder(spec["name"], **spec["kwargs"])
         head = build_head(head_spec["in_dim"], head_spec["out_dim"], head_spec["kind"], head_spec["dims"])
-        network = Regressor(encoder, head, frozen=payload["config"].get("mode") == "frozen")
+        permutation = output_permutation(encoder, TargetInfo.from_record(payload["target"]))
+        network = Regressor(encoder, head, frozen=payload["config"].get("mode") == "frozen",
+                            output_permutation=permutation)
         network.load_state_dict(payload["state"])
         network.to(map_location).eval()
         return FinetunedModel(
@@ -108,18 +110,18 @@ def load_finetuned(path: str | Path, map_location: str | torch.device = "cpu") -
             network=network, mean=payload["target_mean"].double(), scale=float(payload["target_scale"]),
             normalisation=tuple(payload["normalisation"]), image_size=int(payload["image_size"]),
         )
-    if classical_file.suffix == ".pkl" and classical_file.exists():
-        try:
-            with classical_file.open("rb") as handle:
-                model = pickle.load(handle)
-        except Exception as err:
-            raise PhotosslError(f"cannot read {classical_file}: {type(err).__name__}: {err}") from None
+    if classical_file.suffix == ".npz" and classical_file.exists():
+        model = ClassicalModel.load(classical_file)
         config = {}
         if (folder / "config.yaml").exists():
             import yaml
 
             config = yaml.safe_load((folder / "config.yaml").read_text()) or {}
         return FinetunedModel(folder, "classical", model.method, model.target_info, config, classical=model)
+    legacy = path / LEGACY_CLASSICAL_FILE if path.is_dir() else path
+    if legacy.suffix == ".pkl" and legacy.exists():
+        raise PhotosslError(f"{legacy} is a pickled baseline, which photossl no longer loads because unpickling can "
+                            f"run code; refit it: {refit_command(folder)}")
     raise PhotosslError(f"no fine-tuned model at {path} (expected {MODEL_FILE} or {CLASSICAL_FILE}; "
                         "make one with photossl finetune)")
 

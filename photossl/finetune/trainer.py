@@ -2,7 +2,7 @@
 
 Outputs in FT: ``metrics.json`` (test metrics of the selected model, its validation metrics, selected epoch, wall
 time, seeds, budget, method, versions), ``history.csv`` (one row per epoch), ``indices.json`` (the train, validation
-and test cells), ``config.yaml``, and the model: ``model.pt`` (network) or ``model.pkl`` (classical baseline), which
+and test cells), ``config.yaml``, and the model: ``model.pt`` (network) or ``model.npz`` (classical baseline), which
 :func:`photossl.finetune.load_finetuned` and ``photossl predict`` read.
 """
 
@@ -24,6 +24,7 @@ from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
 from photossl.finetune.config import FinetuneConfig
 from photossl.finetune.data import FinetuneData, Part
+from photossl.finetune.predict import FinetunedModel
 from photossl.finetune.targets import SYMMETRY_NAME, TargetInfo, score
 
 MODEL_FORMAT = "photossl-finetuned"
@@ -51,11 +52,16 @@ class Regressor(nn.Module):
     """Encoder and regression head on standardised targets. Shape: (B, C, N, N) -> (B, out_dim).
 
     With ``frozen`` the encoder runs without gradients and in eval mode (its batch-norm statistics stay fixed).
+    ``output_permutation`` (8, out_dim), for an exactly symmetric encoder and a target that D4 permutes (bands): the
+    head runs on the features of each D4 image of the cell and the outputs are mapped back and averaged
+    (:func:`photossl.models.orbit_average`), so the output is exactly equivariant rather than invariant.
     """
 
-    def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool = False):
+    def __init__(self, encoder: nn.Module, head: nn.Module, frozen: bool = False,
+                 output_permutation: torch.Tensor | None = None):
         super().__init__()
         self.encoder, self.head, self.frozen = encoder, head, frozen
+        self.register_buffer("output_permutation", output_permutation, persistent=False)
         if frozen:
             for p in self.encoder.parameters():
                 p.requires_grad_(False)
@@ -67,6 +73,13 @@ class Regressor(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.output_permutation is not None:
+            from photossl.models import orbit_average
+
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+                features = self.encoder.orbit_features(x)  # (8, B, feature_dim)
+            outputs = self.head(features.flatten(0, 1)).unflatten(0, features.shape[:2])
+            return orbit_average(outputs, self.output_permutation)
         if self.frozen:
             with torch.no_grad():
                 features = self.encoder(x)
@@ -74,12 +87,44 @@ class Regressor(nn.Module):
         return self.head(self.encoder(x))
 
 
-def encoder_spec(name: str, in_channels: int, circular_padding: bool) -> dict[str, Any]:
+def encoder_spec(name: str, in_channels: int, circular_padding: bool, exact_symmetry: bool = False) -> dict[str, Any]:
     """Keyword arguments of :func:`photossl.models.build_encoder` (as ``photossl.training`` builds encoders)."""
     kwargs: dict[str, Any] = {"in_channels": int(in_channels)}
     if name in ("essl", "small"):
         kwargs["circular_padding"] = bool(circular_padding)
+    if exact_symmetry:
+        kwargs["exact_symmetry"] = True
     return {"name": name, "kwargs": kwargs}
+
+
+def _exact_symmetry(encoder: nn.Module, spec: dict[str, Any], wanted: bool) -> tuple[nn.Module, dict[str, Any]]:
+    """A loaded encoder wrapped for exact symmetry when ``wanted`` (same weights); one that already is exactly
+    symmetric stays so. The spec records it, so that the saved model is rebuilt the same way."""
+    from photossl.models import ExactSymmetryEncoder
+
+    if wanted and not isinstance(encoder, ExactSymmetryEncoder):
+        encoder = ExactSymmetryEncoder(encoder)
+    if isinstance(encoder, ExactSymmetryEncoder):
+        spec["kwargs"]["exact_symmetry"] = True
+    return encoder, spec
+
+
+def output_permutation(encoder: nn.Module, target: TargetInfo) -> torch.Tensor | None:
+    """How D4 permutes the flattened target, (8, target.size) long, when ``encoder`` is exactly symmetric and the
+    target is 'bands' (k-points permute); None otherwise (invariant targets need no symmetrisation of the head)."""
+    from photossl.models import ExactSymmetryEncoder
+    from photossl.symmetry import kpoint_permutation_table
+
+    if not isinstance(encoder, ExactSymmetryEncoder) or SYMMETRY_NAME[target.name] != "bands":
+        return None
+    if target.kpoints is None or target.shape[0] != len(target.kpoints):
+        raise PhotosslError(f"exact symmetry on target '{target.variable}' needs its k-points (K, 2) on axis 0")
+    table = kpoint_permutation_table(target.kpoints)  # (8, K); raises if the k-set is not closed under D4
+    if any(int(row.unique().numel()) != table.shape[1] for row in table):
+        raise PhotosslError("exact symmetry on band targets needs k-points that are distinct modulo the reciprocal "
+                            "lattice (each D4 operation must permute them)")
+    per_k = target.size // table.shape[1]
+    return (table[:, :, None] * per_k + torch.arange(per_k)).reshape(table.shape[0], -1)
 
 
 def build_head(in_dim: int, out_dim: int, kind: str, dims: list[int]) -> nn.Module:
@@ -90,22 +135,45 @@ def build_head(in_dim: int, out_dim: int, kind: str, dims: list[int]) -> nn.Modu
     return RegressionHead(in_dim, out_dim, hidden_dims=tuple(dims))
 
 
+def _is_finetuned_run(path: str | Path) -> bool:
+    """Whether ``path`` is a fine-tuning run folder (its ``model.pt``) or such a file, not a pretraining run."""
+    path = Path(path)
+    return (path / MODEL_FILE).exists() if path.is_dir() else path.name == MODEL_FILE
+
+
 def _encoder(config: FinetuneConfig, in_channels: int):
-    """(encoder, spec, method label, pretraining config or None): pretrained weights or a freshly initialised one."""
+    """(encoder, spec, method label, pretraining config or None): pretrained weights or a freshly initialised one.
+
+    A fine-tuned network as ``pretrained`` (e.g. one trained on rough labels) gives its encoder, and the
+    :class:`~photossl.finetune.predict.FinetunedModel` itself in place of the pretraining config.
+    """
     from photossl.models import build_encoder
 
     if config.pretrained is None:
-        spec = encoder_spec(config.encoder, in_channels, config.circular_padding)
+        spec = encoder_spec(config.encoder, in_channels, config.circular_padding, config.exact_symmetry)
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
             torch.manual_seed(_seed(_INIT_STREAM, config.seed))
             encoder = build_encoder(spec["name"], **spec["kwargs"])
         return encoder, spec, "supervised", None
+    if _is_finetuned_run(config.pretrained):
+        from photossl.finetune.predict import load_finetuned
+
+        start = load_finetuned(config.pretrained)
+        if start.network is None:
+            raise PhotosslError(f"{config.pretrained} holds a classical baseline, which has no encoder to start from")
+        spec = encoder_spec(start.config["encoder"], in_channels, start.config["circular_padding"])
+        for parameter in start.network.encoder.parameters():  # a frozen-mode run left them fixed
+            parameter.requires_grad_(True)
+        encoder, spec = _exact_symmetry(start.network.encoder, spec, config.exact_symmetry)
+        return encoder, spec, start.method, start
     from photossl.training import load_pretrained
 
     encoder, pretrain_config = load_pretrained(config.pretrained)
     if pretrain_config.track != "photonics":
         raise PhotosslError(f"{config.pretrained} was pretrained on the {pretrain_config.track} track, not photonics")
     spec = encoder_spec(pretrain_config.encoder, in_channels, pretrain_config.circular_padding)
+    # A run pretrained with exact symmetry keeps it; a plain one gains it on request.
+    encoder, spec = _exact_symmetry(encoder, spec, config.exact_symmetry)
     return encoder, spec, pretrain_config.method, pretrain_config
 
 
@@ -130,6 +198,13 @@ class TargetScaler:
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
         """(B, size) -> (B, size) in target units."""
         return z * self.scale + self.mean.to(z)
+
+    def symmetrized(self, permutation: torch.Tensor | None) -> TargetScaler:
+        """The scaler with its mean averaged over the orbit of ``permutation`` (8, size), so that un-standardising
+        keeps an exactly equivariant output equivariant (:func:`output_permutation`); itself when None."""
+        if permutation is None:
+            return self
+        return TargetScaler(self.mean[permutation.to(self.mean.device)].mean(0), self.scale)
 
 
 # -------------------------------------------------------------------------------------------------- augmentation
@@ -205,7 +280,7 @@ def prepare_output(out: str | Path, overwrite: bool) -> Path:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise PhotosslError(f"cannot create {out}: {err.strerror or err}") from None
-    for name in (METRICS_FILE, MODEL_FILE, "model.pkl"):  # never leave an old model next to new metrics
+    for name in (METRICS_FILE, MODEL_FILE, "model.npz", "model.pkl"):  # never leave an old model next to new metrics
         if (out / name).exists():
             (out / name).unlink()
     return out
@@ -256,6 +331,33 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
         torch.set_num_threads(threads)
 
 
+def _start_record(config: FinetuneConfig, start: FinetunedModel, data: FinetuneData, echo) -> dict[str, Any]:
+    """The record of a fine-tuned network that this run starts from; warns when it trained on held-out cells.
+
+    Its head (and target scaling) is reused when it regressed the same target with the same head."""
+    import json
+
+    trained_on = None
+    indices = start.path / "indices.json"
+    if indices.exists():
+        trained_on = np.asarray(json.loads(indices.read_text())["train"], dtype=np.int64)
+    overlap = None
+    if trained_on is not None:
+        held_out = np.concatenate([data.splits.validation, data.splits.test])
+        overlap = int(np.intersect1d(trained_on, held_out).size)
+        if overlap:
+            echo(f"warning: {overlap} validation/test cells were among the {len(trained_on)} training cells of "
+                 f"{config.pretrained}")
+    same_head = (start.target.name == data.target.name and start.target.size == data.target.size
+                 and start.config.get("head") == config.head
+                 and list(start.config.get("head_dims", [])) == list(config.head_dims))
+    return {"run": str(config.pretrained), "method": start.method, "kind": "finetuned",
+            "epochs": start.config.get("epochs"), "encoder": start.config.get("encoder"),
+            "data": start.config.get("data"), "seed": start.config.get("seed"),
+            "target_variable": start.target.variable, "head_reused": bool(same_head),
+            "held_out_cells_in_pretraining_pool": overlap}
+
+
 def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, device: torch.device,
                       echo) -> dict[str, Any]:
     from tqdm.auto import tqdm
@@ -267,7 +369,10 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
     in_channels = int(train.images.shape[1])
     encoder, spec, pretrained_method, pretrain_config = _encoder(config, in_channels)
     pretrain_record = None
-    if pretrain_config is not None:
+    start = pretrain_config if isinstance(pretrain_config, FinetunedModel) else None
+    if start is not None:
+        pretrain_record = _start_record(config, start, data, echo)
+    elif pretrain_config is not None:
         overlap = data.pretraining_overlap(pretrain_config)
         pretrain_record = {"run": str(config.pretrained), "method": pretrain_config.method,
                            "epochs": pretrain_config.epochs, "encoder": pretrain_config.encoder,
@@ -279,8 +384,13 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed(_INIT_STREAM + 1, config.seed))
         head = build_head(encoder.feature_dim, target.size, config.head, config.head_dims)
-    model = Regressor(encoder, head, frozen=config.mode == "frozen").to(device)
     scaler = TargetScaler.fit(train.targets)
+    if start is not None and pretrain_record["head_reused"]:  # the same target: go on from the whole network
+        head.load_state_dict(start.network.head.state_dict())
+        scaler = TargetScaler(start.mean.float(), start.scale)
+    permutation = output_permutation(encoder, target)  # bands under exact symmetry: an equivariant head
+    scaler = scaler.symmetrized(permutation)
+    model = Regressor(encoder, head, frozen=config.mode == "frozen", output_permutation=permutation).to(device)
     augment = Augmenter(config.augment, target)
     groups = [{"params": list(head.parameters()), "lr": config.lr}]
     if config.mode == "full":  # pretrained weights move more gently than a fresh encoder

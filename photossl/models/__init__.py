@@ -2,9 +2,21 @@
 
 from photossl.models.digits_cnn import DigitsCNN
 from photossl.models.essl_encoder import ESSLEncoder
+from photossl.models.exact_symmetry import (
+    ExactSymmetryEncoder,
+    PolyphaseMaxPool2d,
+    make_shift_invariant,
+    orbit_average,
+)
 from photossl.models.factory import ENCODERS, build_encoder
 from photossl.models.heads import MLP, PredictionHead, ProjectionHead, RegressionHead
-from photossl.models.periodic_conv import PeriodicConv2d, periodic_pad, same_conv2d
+from photossl.models.periodic_conv import (
+    PeriodicConv2d,
+    aps_downsample,
+    aps_phase,
+    periodic_pad,
+    same_conv2d,
+)
 from photossl.models.resnet import BasicBlock, CifarResNet, cifar_resnet18
 from photossl.models.small_encoder import SmallEncoder
 
@@ -15,13 +27,19 @@ __all__ = [
     "CifarResNet",
     "DigitsCNN",
     "ESSLEncoder",
+    "ExactSymmetryEncoder",
     "PeriodicConv2d",
+    "PolyphaseMaxPool2d",
     "PredictionHead",
     "ProjectionHead",
     "RegressionHead",
     "SmallEncoder",
+    "aps_downsample",
+    "aps_phase",
     "build_encoder",
     "cifar_resnet18",
+    "make_shift_invariant",
+    "orbit_average",
     "periodic_pad",
     "same_conv2d",
 ]

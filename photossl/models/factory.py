@@ -21,11 +21,13 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
-def build_encoder(name: str, **kwargs) -> nn.Module:
+def build_encoder(name: str, *, exact_symmetry: bool = False, **kwargs) -> nn.Module:
     """Build the encoder registered as ``name`` ('essl', 'small', 'resnet18', 'digits') with ``kwargs``.
 
     Every encoder has ``.feature_dim`` and maps ``(B, C, H, W) -> (B, feature_dim)``. An unknown name or
     keyword raises :class:`~photossl.errors.PhotosslError` (a ``ValueError``) listing the valid choices.
+    ``exact_symmetry=True`` wraps it in :class:`~photossl.models.exact_symmetry.ExactSymmetryEncoder` (exactly
+    invariant to D4 and to every integer roll; 'small' and 'essl' with circular padding only).
     """
     if name not in ENCODERS:
         raise PhotosslError(f"unknown encoder {name!r}; choose one of: {', '.join(sorted(ENCODERS))}")
@@ -36,4 +38,14 @@ def build_encoder(name: str, **kwargs) -> nn.Module:
     except TypeError as err:
         accepted = ", ".join(signature.parameters)
         raise PhotosslError(f"bad arguments for encoder {name!r} ({err}); it accepts: {accepted}") from None
-    return builder(**kwargs)
+    encoder = builder(**kwargs)
+    if exact_symmetry:
+        if name not in ("small", "essl") or not kwargs.get("circular_padding", True):
+            raise PhotosslError(
+                f"exact_symmetry needs a periodic encoder ('small' or 'essl' with circular padding), got {name!r}"
+                + ("" if name not in ("small", "essl") else " with zero padding")
+            )
+        from photossl.models.exact_symmetry import ExactSymmetryEncoder
+
+        encoder = ExactSymmetryEncoder(encoder)
+    return encoder

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from photossl.errors import PhotosslError
+from photossl.symmetry.pixel_action import vectorised_roll
 
 
 class _PeriodicPad(torch.autograd.Function):
@@ -62,12 +63,72 @@ def periodic_pad(x: Tensor, pad: int) -> Tensor:
     return x.index_select(-2, rows).index_select(-1, cols)
 
 
+def aps_phase(x: Tensor, stride: int) -> Tensor:
+    """Adaptive polyphase sampling (Chaman & Dokmanić, CVPR 2021): the sub-grid of largest norm, per sample.
+
+    Of the ``stride²`` polyphase components ``x[b, :, a::stride, c::stride]`` each sample picks the one with the
+    largest ℓ2 norm over all its channels (on an exact tie the first in (a, c) order) and returns its offset (a, c).
+    A periodic roll of ``x`` by any integer amount permutes the components and rolls each, so the picked component
+    is the one picked before, rolled by an integer amount: keeping it makes stride-``s`` subsampling equivariant to
+    every roll instead of to multiples of ``s`` (:func:`aps_downsample`). No gradient flows through the choice.
+
+    A roll changes the order in which a component's squares are summed, hence the rounding of its norm. The norms
+    are computed in float32 (≲ 1e-6 relative error) and, for the samples whose two largest norms lie within 1e-4 of
+    each other, summed again in float64 (≈ 1e-15), so that rounding cannot flip the choice between components that
+    differ. Components that are identical (a map with a translation symmetry) tie exactly and either is right.
+
+    Shape: ``(B, C, H, W) -> (B, 2)`` long; ``H`` and ``W`` must be multiples of ``stride``.
+    """
+    batch, channels, h, w = x.shape
+    if h % stride or w % stride:
+        raise PhotosslError(
+            f"adaptive polyphase sampling with stride {stride} needs a map whose size is a multiple of it, got "
+            f"{h}×{w} (use cells whose size is a multiple of the encoder's total stride)"
+        )
+    with torch.no_grad():
+        phases = x.detach().reshape(batch, channels, h // stride, stride, w // stride, stride)
+        norm = torch.linalg.vector_norm(phases, dim=(1, 2, 4), dtype=torch.float32).reshape(batch, stride * stride)
+        if stride * stride > 1:
+            top = norm.topk(2, dim=1).values
+            close = top[:, 0] - top[:, 1] <= 1e-4 * top[:, 0]
+            if bool(close.any()):
+                norm = norm.double()
+                norm[close] = torch.linalg.vector_norm(phases[close], dim=(1, 2, 4), dtype=torch.float64).reshape(
+                    -1, stride * stride)
+        choice = norm.argmax(1)  # the first maximum on ties
+    return torch.stack([choice // stride, choice % stride], 1)
+
+
+def aps_downsample(x: Tensor, stride: int) -> Tensor:
+    """The polyphase component of largest norm (:func:`aps_phase`): ``x[b, :, a_b::stride, c_b::stride]``.
+
+    Shape: ``(B, C, H, W) -> (B, C, H/stride, W/stride)``; ``H`` and ``W`` must be multiples of ``stride``.
+    """
+    if stride == 1:
+        return x
+    batch, channels, h, w = x.shape
+    phase = aps_phase(x, stride)
+    phases = x.reshape(batch, channels, h // stride, stride, w // stride, stride)
+    # Advanced indices on dims 0, 3 and 5 (not adjacent): their broadcast dim comes first -> (B, C, H/s, W/s).
+    return phases[torch.arange(batch, device=x.device), :, :, phase[:, 0], :, phase[:, 1]]
+
+
+def roll_to_phase(x: Tensor, phase: Tensor) -> Tensor:
+    """Roll sample b by ``-phase[b]``, so that a stride-s operation that samples positions 0, s, 2s, … samples the
+    polyphase component ``phase[b]`` instead. Shape: x ``(B, C, H, W)``, phase ``(B, 2)`` long -> like x."""
+    return vectorised_roll(x, -phase)
+
+
 class PeriodicConv2d(nn.Conv2d):
     """2-D convolution of a periodic image: odd square kernel, wrap-around padding of ``kernel_size // 2``.
 
     With ``stride=1`` a roll of the input by any ``(dy, dx)`` rolls the output by the same ``(dy, dx)``: the
     layer commutes with every lattice translation of the pixel grid. With stride ``s`` the same holds for
     rolls by multiples of ``s`` (the output rolls by ``(dy/s, dx/s)``).
+
+    ``adaptive_polyphase=True`` (set by :func:`photossl.models.exact_symmetry.make_shift_invariant`) keeps the
+    weights but computes the stride-1 map and keeps its polyphase component of largest norm (:func:`aps_phase`):
+    any integer roll of the input then rolls the output by an integer amount. ``H``, ``W``: multiples of the stride.
 
     Shape: ``(B, C_in, H, W) -> (B, C_out, ⌈H/stride⌉, ⌈W/stride⌉)``.
     """
@@ -76,12 +137,21 @@ class PeriodicConv2d(nn.Conv2d):
         _check_kernel(kernel_size)
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0, bias=bias)
         self.periodic_padding = kernel_size // 2
+        self.adaptive_polyphase = False
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.adaptive_polyphase and self.stride[0] > 1:
+            # Choose the phase on the stride-1 map without gradients, then convolve at the stride from that phase:
+            # the same values, while backward runs at the stride (the full map is never differentiated).
+            with torch.no_grad():
+                full = F.conv2d(periodic_pad(x.detach(), self.periodic_padding), self.weight, self.bias)
+                phase = aps_phase(full, self.stride[0])
+            x = roll_to_phase(x, phase)
         return super().forward(periodic_pad(x, self.periodic_padding))
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + f", periodic_padding={self.periodic_padding}"
+        extra = ", adaptive_polyphase=True" if self.adaptive_polyphase else ""
+        return super().extra_repr() + f", periodic_padding={self.periodic_padding}" + extra
 
 
 def _check_kernel(kernel_size: int) -> None:

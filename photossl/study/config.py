@@ -7,6 +7,12 @@ baselines), or a pretraining method of :func:`photossl.training.parse_method` (`
 so one study can compare, say, ``care`` at two CARE weights, or an ``essl`` linear probe next to full fine-tuning
 (labels whose pretraining settings resolve to the same config share one pretraining run).
 ``method_options[label].budgets`` runs that label at these budgets only (an expensive variant at the large ones).
+
+``cheap-label`` (multi-fidelity pretraining, :mod:`photossl.study.cheap_label`): the supervised network is first
+trained on rough labels of the whole pretraining pool, computed by photossl's own solver at the cheap recipe
+``method_options[label].rough`` (generate keys grid_size / solver_options / use_symmetry over
+:func:`photossl.data.rough.rough_config`'s default), then fine-tuned on each budget like a pretrained method. Its
+``method_options[label].pretrain`` holds fine-tuning keys for the rough-label run (over the shared ``finetune``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from photossl.errors import PhotosslError
 DEFAULT_BUDGETS = [50, 100, 200, 400, 800, 1600, 3200]
 BASELINE_METHODS = ("ridge", "kernel-ridge")
 SUPERVISED = "supervised"
+CHEAP_LABEL = "cheap-label"
 # Keys of each run that the study itself sets per grid cell or per method.
 STUDY_FINETUNE_KEYS = ("data", "pretrained", "baseline", "label", "budget", "seed", "split_seed", "n_test",
                        "n_validation")
@@ -28,13 +35,14 @@ STUDY_PRETRAIN_KEYS = ("data", "split_seed", "track")
 
 @dataclass
 class MethodOptions:
-    """Per-label settings: what the method is, the label budgets it runs (None: the study's ``budgets``), and
-    overrides of the shared pretrain / finetune keys."""
+    """Per-label settings: what the method is, the label budgets it runs (None: the study's ``budgets``),
+    overrides of the shared pretrain / finetune keys, and (``cheap-label`` only) the rough label recipe."""
 
     method: str | None = None
     budgets: list[int] | None = None
     pretrain: dict = field(default_factory=dict)
     finetune: dict = field(default_factory=dict)
+    rough: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -127,7 +135,13 @@ class StudyConfig:
             if key in self.pretrain or any(key in o.pretrain for o in self.method_options.values()):
                 raise PhotosslError(f"pretrain key '{key}' is set by the study; remove it")
         for label in self.methods:
-            self.method_kind(label)  # raises for an unknown method
+            kind = self.method_kind(label)  # raises for an unknown method
+            options = self.options(label)
+            if options.rough and kind != CHEAP_LABEL:
+                raise PhotosslError(f"config key 'method_options.{label}.rough' applies to cheap-label methods only")
+            for key in STUDY_FINETUNE_KEYS if kind == CHEAP_LABEL else ():  # its pretrain keys are finetune keys
+                if key in options.pretrain:
+                    raise PhotosslError(f"method '{label}': pretrain key '{key}' is set by the study; remove it")
 
     def options(self, label: str) -> MethodOptions:
         return self.method_options.get(label, MethodOptions())
@@ -144,20 +158,22 @@ class StudyConfig:
         return self.options(label).method or label
 
     def method_kind(self, label: str) -> str:
-        """'supervised', 'classical' or 'pretrained'."""
+        """'supervised', 'classical', 'cheap-label' or 'pretrained'."""
         from photossl.training import parse_method
 
         name = self.method_name(label)
         if name == SUPERVISED:
             return "supervised"
+        if name == CHEAP_LABEL:
+            return CHEAP_LABEL
         if name in BASELINE_METHODS:
             return "classical"
         try:
             parse_method(name)
         except PhotosslError:
             raise PhotosslError(
-                f"method '{label}': unknown method '{name}' (use supervised, ridge, kernel-ridge, or a pretraining "
-                "method such as simclr, essl, care)"
+                f"method '{label}': unknown method '{name}' (use supervised, ridge, kernel-ridge, cheap-label, or a "
+                "pretraining method such as simclr, essl, care)"
             ) from None
         return "pretrained"
 

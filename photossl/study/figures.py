@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from photossl.files import WriteError, replace_atomically
 from photossl.finetune import make_finetune_config
 from photossl.finetune.data import open_target_dataset
 from photossl.study.encoders import LoadedEncoder, load_encoder
@@ -93,9 +94,18 @@ def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
         try:
             tick = time.perf_counter()
             result = symmetry_diagnostics(encoder, images, config.diagnostics_groups, prediction_head=loaded.predictor,
-                                          prediction_group=loaded.predict_group or "rot4")
+                                          prediction_group=loaded.predict_group or "rot4",
+                                          relative_prediction=loaded.relative)
+            if loaded.representation is not None:
+                from photossl.evaluation.known_group import known_group_diagnostics
+                from photossl.symmetry import finite_group
+
+                result["known_group"] = known_group_diagnostics(
+                    loaded.embed.to(device), images, finite_group(loaded.representation.group_name),
+                    loaded.representation)
             write_json_atomic(folder / f"{name}.json", result)
-            diagnostics_to_dataset(result).to_netcdf(folder / f"{name}.nc", engine="h5netcdf")
+            table = diagnostics_to_dataset(result)
+            replace_atomically(folder / f"{name}.nc", lambda tmp: table.to_netcdf(tmp, engine="h5netcdf"))
             results[name] = result
             if config.figures:
                 embeddings, labels, _ = orbit_embeddings(encoder, images[:8], "rot4")
@@ -103,6 +113,8 @@ def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
             accuracy = result["prediction"]["accuracy"] if result.get("prediction") else None
             log(f"diagnostics {name}: {len(images)} cells, {time.perf_counter() - tick:.0f} s"
                 + (f", transformation-prediction accuracy {accuracy:.3f}" if accuracy is not None else ""))
+        except WriteError:
+            raise
         except Exception as err:  # noqa: BLE001
             log(f"diagnostics {name}: FAILED ({type(err).__name__}: {err})")
     if results and config.figures:

@@ -51,6 +51,7 @@ class PretrainJob:
     error: str | None = None
     wall_time_s: float | None = None
     checkpoint_sha256: str | None = None
+    kind: str = "pretrain"  # or "cheap-label": a supervised run on rough labels (photossl.study.cheap_label)
 
 
 @dataclass
@@ -128,10 +129,17 @@ def plan_study(config: StudyConfig, out: str | Path, data: str | Path | None = N
             values["baseline"] = config.method_name(label)
         try:  # reject bad keys now, with placeholders for what each cell sets
             make_finetune_config({**values, "data": str(data_dir), "label": label,
-                                  **({"pretrained": "RUN"} if kind == "pretrained" else {})})
+                                  **({"pretrained": "RUN"} if kind in ("pretrained", "cheap-label") else {})})
         except PhotosslError as err:
             raise PhotosslError(f"method '{label}': {err}") from None
         finetune_values[label] = values
+        if kind == "cheap-label":  # its "pretraining": the same network trained on rough labels of the pool
+            from photossl.study.cheap_label import plan_cheap_label
+
+            job = plan_cheap_label(config, label, values, source, data_dir)
+            jobs.setdefault(job.name, job).labels.append(label)
+            job_of[label] = job.name
+            continue
         if kind != "pretrained":
             continue
         pre = {"track": "photonics", "device": config.device, "progress": config.progress, **config.pretrain,

@@ -1,17 +1,21 @@
 """Run a label-budget study: data → pretraining (each method) → fine-tuning grid (method × budget × seed) → results
-table → diagnostics and figures. Resumable, and a failed run never stops the others.
+table → diagnostics and figures. Resumable, and a failed run never stops the others (a failed write does: a full
+disk or a refused permission stops the study with one line, and a rerun resumes).
 
 Layout of STUDY::
 
     study.yaml                 the config as run            study.log   one line per event
     data/                      generated dataset (when the config generates one)
     dataset/                   a view of an external dataset with the study's split (when split sizes are set)
-    pretrain/<method>-<hash>/  pretraining runs (photossl pretrain layout), keyed by their settings
+    pretrain/<method>-<hash>/  pretraining runs (photossl pretrain layout), keyed by their settings; a cheap-label
+                               run is a photossl finetune run on rough labels, with label_cost.json
+    rough/<preset>-<hash>/     rough labels of the study's cells (cheap-label methods; photossl generate layout)
     finetune/<label>/b<B>-s<S>/  fine-tuning runs (photossl finetune layout)
     cells/<label>__b<B>__s<S>.json  one record per finished grid cell (status ok or failed), written atomically
     results.csv, results.nc    one row per grid cell: method, budget, seed, status, test metrics, validation error,
                                selected epoch, epochs run, wall time
-    summary.json               label-saving factors, mean ± std per method and budget, timings, hardware, failures
+    summary.json               label-saving factors, mean ± std per method and budget, timings, hardware, failures,
+                               label_cost (cheap-label methods: rough labels' solver seconds in exact labels)
     diagnostics/<name>.json|.nc  learned-symmetry diagnostics of each encoder
     figures/                   error_vs_labels, symmetry_errors, orbits_<name>, dos_predictions_<label> (PNG + PDF)
 
@@ -22,7 +26,6 @@ checkpoints.
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import sys
@@ -34,8 +37,10 @@ from typing import Any, Callable
 
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
+from photossl.files import WriteError, append_text, write_text_atomic
 from photossl.finetune import finetune, make_finetune_config
 from photossl.finetune.data import open_target_dataset
+from photossl.study.cheap_label import label_costs, mark_finished_cheap_label, run_cheap_label_job
 from photossl.study.config import StudyConfig
 from photossl.study.plan import (
     Cell,
@@ -50,7 +55,7 @@ from photossl.study.plan import (
     write_json_atomic,
 )
 from photossl.study.figures import diagnostics_summary, plot_predictions, run_diagnostics
-from photossl.study.table import aggregate, results_rows, write_results
+from photossl.study.table import aggregate, label_efficiency, results_rows, write_results
 from photossl.training import make_config, pretrain
 
 # ------------------------------------------------------------------------------------------------------- the run
@@ -63,9 +68,7 @@ class StudyLog:
 
     def __call__(self, message: str) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as handle:
-            handle.write(f"{stamp} {message}\n")
+        append_text(self.path, f"{stamp} {message}\n")
         self.echo(message)
 
 
@@ -86,6 +89,9 @@ def run_pretraining(plan: StudyPlan, log: Callable[[str], None], only: set[str] 
     for job in plan.jobs.values():
         if only is not None and not only.intersection(job.labels):
             continue
+        if job.kind == "cheap-label":  # rough labels, then the network trained on them
+            run_cheap_label_job(plan, job, log)
+            continue
         run_dir = plan.out / "pretrain" / job.name
         tick = time.perf_counter()
         log(f"pretrain {job.name} (for {', '.join(job.labels)}) -> {run_dir}")
@@ -98,6 +104,8 @@ def run_pretraining(plan: StudyPlan, log: Callable[[str], None], only: set[str] 
             probe = summary.get("final_probe_rel_l1")
             log(f"pretrain {job.name}: done in {time.perf_counter() - tick:.0f} s"
                 + (f", ridge-probe validation DOS error {probe:.4g}" if probe is not None else ""))
+        except WriteError:  # a full disk or a refused permission stops the study: rerun once it is fixed
+            raise
         except Exception as err:  # noqa: BLE001 - a failed method must not stop the others
             job.status, job.error = "failed", f"{type(err).__name__}: {err}"
             log(f"pretrain {job.name}: FAILED ({job.error}); its cells will be reported as failed")
@@ -109,6 +117,9 @@ def mark_finished_pretraining(plan: StudyPlan) -> None:
     import json
 
     for job in plan.jobs.values():
+        if job.kind == "cheap-label":
+            mark_finished_cheap_label(plan, job)
+            continue
         run_dir = plan.out / "pretrain" / job.name
         if job.status != "pending" or not (run_dir / "checkpoint.pt").exists():
             continue
@@ -143,6 +154,8 @@ def run_cell(plan: StudyPlan, cell: Cell, fingerprint: str, log: Callable[[str],
             dataset = datasets[key]
         metrics = finetune(config, out, overwrite=True, dataset=dataset)
         record.update(status="ok", metrics=metrics)
+    except WriteError:
+        raise
     except Exception as err:  # noqa: BLE001 - reported in the record and the log, the grid goes on
         record.update(status="failed", error=f"{type(err).__name__}: {err}", traceback=traceback.format_exc())
         log(f"cell {cell.id}: FAILED ({record['error']})")
@@ -202,7 +215,7 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
     """
     import yaml
 
-    from photossl.evaluation import error_cuts, label_saving_factors, plot_error_vs_labels
+    from photossl.evaluation import plot_error_vs_labels
 
     started = time.perf_counter()
     plan = plan_study(config, out, data)
@@ -223,7 +236,7 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
     log(f"study {config.name}: {len(plan.cells)} cells ({len(config.methods)} methods, budgets "
         f"{', '.join(map(str, config.all_budgets()))}, {len(config.seeds)} seeds) in {plan.out} "
         f"(load average {at_start.get('load_average')})")
-    (plan.out / "study.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    write_text_atomic(plan.out / "study.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
     n_cells = prepare_data(plan, data, log)
     tick = time.perf_counter()
@@ -252,24 +265,27 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
         "hardware_at_start": at_start,
         "torch_threads_per_run": config.threads,
     }
+    costs = label_costs(plan)
+    if costs:  # what the cheap-label methods' rough labels cost, in exact labels
+        summary["label_cost"] = costs
+    efficiency_lines: list[str] = []
     if metric is not None:
         summary["mean_over_seeds"] = aggregate(rows, metric)
-        summary["label_saving_factors"] = {
-            k: (None if not math.isfinite(v) else v)
-            for k, v in label_saving_factors(rows, metric, config.at_error, config.reference).items()}
-        summary["error_cut_vs_reference"] = {
-            method: {str(budget): cut for budget, cut in cuts.items()}
-            for method, cuts in error_cuts(rows, metric, config.reference).items()}
+        efficiency, efficiency_lines = label_efficiency(plan, rows, metric)
+        summary.update(efficiency)
     if metric is not None and config.figures:
         try:
             plot_error_vs_labels(csv_path, plan.out / "figures" / "error_vs_labels", metric, config.at_error,
                                  reference=config.reference)
-            log(f"figure {plan.out / 'figures' / 'error_vs_labels'}.png; label-saving factors vs "
-                f"{config.reference}: {summary['label_saving_factors']}")
+            log(f"figure {plan.out / 'figures' / 'error_vs_labels'}.png")
+        except WriteError:
+            raise
         except Exception as err:  # noqa: BLE001
             log(f"figure error_vs_labels: FAILED ({type(err).__name__}: {err})")
         try:
             summary["dos_prediction_figures"] = plot_predictions(plan, rows, metric, log)
+        except WriteError:
+            raise
         except Exception as err:  # noqa: BLE001
             log(f"figure dos_predictions: FAILED ({type(err).__name__}: {err})")
     if config.diagnostics:
@@ -277,12 +293,16 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
         try:
             diagnostics = run_diagnostics(plan, log)
             summary["diagnostics"] = {name: diagnostics_summary(d) for name, d in diagnostics.items()}
+        except WriteError:
+            raise
         except Exception as err:  # noqa: BLE001
             log(f"diagnostics: FAILED ({type(err).__name__}: {err})")
         summary["wall_time_s_this_call"]["diagnostics"] = round(time.perf_counter() - tick, 1)
     summary["wall_time_s_this_call"]["total"] = round(time.perf_counter() - started, 1)
     summary["hardware_at_end"] = hardware()
     write_json_atomic(plan.out / "summary.json", summary)
+    for line in efficiency_lines:
+        log(line)
     log(f"study {config.name}: {counts['ran']} cells ran ({counts['failed']} failed), {counts['skipped']} skipped; "
         f"results in {csv_path}; {summary['wall_time_s_this_call']['total']:.0f} s")
     return summary

@@ -1,5 +1,7 @@
 """The results table of a study: one row per grid cell (method, budget, seed, status, test metrics, validation
-error, selected epoch, epochs run, wall time), as CSV and NetCDF, and means over seeds."""
+error, selected epoch, epochs run, wall time), as CSV and NetCDF, means over seeds, and how many labels each method
+saves (label-saving factors and error cuts against the reference, for summary.json, STUDY/error_cuts.md and the
+log)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from photossl.config import config_to_dict
-from photossl.files import replace_atomically
+from photossl.files import replace_atomically, write_text_atomic
 from photossl.study.plan import StudyPlan, cell_path, read_cell
 
 # --------------------------------------------------------------------------------------------------- the table
@@ -99,3 +101,42 @@ def aggregate(rows: list[dict], metric: str) -> dict[str, dict[str, dict[str, fl
             "mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0,
             "min": float(v.min()), "max": float(v.max()), "n": int(v.size)}
     return out
+
+
+def label_efficiency(plan: StudyPlan, rows: list[dict], metric: str) -> tuple[dict[str, Any], list[str]]:
+    """summary.json's entries on label efficiency, and the lines the study prints about them; writes
+    STUDY/error_cuts.md.
+
+    ``label_saving_factors``: {method: factor or None} against the reference at ``at_error``; ``label_saving``: the
+    reference, the error, the reference's budget, the extrapolation bound, and per method ``methods``: {factor,
+    budget, extrapolated, reached, reason} (see :func:`photossl.evaluation.label_saving`);
+    ``error_cut_vs_reference``: {method: {budget: cut}};
+    ``error_cut_seed_spread``: {method: {budget: {min, max, n}}} of the paired per-seed cuts.
+    """
+    from photossl.evaluation.label_efficiency import (
+        error_cut_table,
+        error_cuts_markdown,
+        label_saving,
+        saving_lines,
+    )
+
+    config = plan.config
+    ok = [r for r in rows if r["status"] == "ok"]
+    saving = label_saving(ok, metric, config.at_error, config.reference)
+    cuts = error_cut_table(ok, metric, config.reference)
+    markdown = error_cuts_markdown(ok, metric, config.reference)
+    write_text_atomic(plan.out / "error_cuts.md", markdown)
+    details = saving.to_dict()
+    entries = {
+        "label_saving": details,
+        "label_saving_factors": {m: d["factor"] for m, d in details["methods"].items()},
+        "error_cut_vs_reference": {m: {str(b): c["cut"] for b, c in by.items()} for m, by in cuts.items()},
+        "error_cut_seed_spread": {m: {str(b): {k: c[k] for k in ("min", "max", "n")} for b, c in by.items()}
+                                  for m, by in cuts.items()},
+    }
+    lines = saving_lines(saving)
+    if cuts:
+        lines.append(f"error cut vs {saving.reference} (1 - mean / mean of {saving.reference}, %; min ... max of "
+                     f"the per-seed cuts), also in {plan.out / 'error_cuts.md'}:")
+        lines += [line for line in markdown.splitlines() if line.startswith("|")]
+    return entries, lines

@@ -3,7 +3,9 @@
 
 A run folder RUN holds ``RUN/checkpoint.pt`` (the latest state, written every ``checkpoint_every`` epochs and at
 the end) with keys: format, epoch (epochs completed), global_step, model (state dict of the
-:class:`~photossl.training.methods.PretrainModel`: ``encoder.*``, ``projector.*``, ``predictor.*``), optimizer,
+:class:`~photossl.training.methods.PretrainModel`: ``encoder.*``, ``projector.*``, ``predictor.*``; BYOL and MoCo
+add ``target_encoder.*``, ``target_projector.*``, BYOL ``byol_predictor.*``, MoCo ``queue.keys`` and
+``queue.pointer``; ``load_pretrained`` returns the online ``encoder``), optimizer,
 schedule, scaler, rng (torch CPU/CUDA, numpy, python ``random``, and the per-rank augmentation generators;
 data order is a function of (seed, epoch)), config (the resolved config as a plain dict), in_channels, versions.
 Everything is stored as tensors and plain Python values, so it loads with ``torch.load(weights_only=True)``.
@@ -27,8 +29,15 @@ CHECKPOINT_FORMAT = "photossl-pretrain-checkpoint"
 
 
 def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: a reader never sees half a file."""
-    replace_atomically(path, lambda tmp: torch.save(payload, tmp))
+    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: a reader never sees half a file.
+
+    The payload is serialised in memory first: torch's own file writer reports a full disk as a RuntimeError, a plain
+    file write as the OSError that :func:`~photossl.files.replace_atomically` turns into a one-line WriteError."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    replace_atomically(path, lambda tmp: Path(tmp).write_bytes(buffer.getbuffer()))
 
 
 def capture_rng_state() -> dict[str, Any]:

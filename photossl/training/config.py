@@ -1,12 +1,14 @@
 """The typed configuration of ``photossl pretrain`` and the method naming scheme.
 
-A method is a base loss (``simclr``, ``vicreg``, ``barlow``) with optional modifiers joined by ``-``: ``essl``
-(E-SSL's transformation-prediction head), ``rel`` with ``essl`` (relative E-SSL: the head sees a pair of views and
-predicts the transformation between them, scored up to the cell's own symmetry, so the task is well posed on cells
-without an orientation), ``care`` (CARE's equivariance term: some orthogonal map per transformation) or ``gcare``
-(known-group CARE: the embedding carries the prescribed representation ρ(g) of the predicted group). ``simclr`` may
-be left out when a modifier is present, so ``essl`` = E-SimCLR, ``care`` = CARE on SimCLR, ``essl-rel``,
+A method is a base loss (``simclr``, ``vicreg``, ``barlow``, ``byol``, ``moco``) with optional modifiers joined by
+``-``: ``essl`` (E-SSL's transformation-prediction head), ``rel`` with ``essl`` (relative E-SSL: the head sees a
+pair of views and predicts the transformation between them, scored up to the cell's own symmetry, so the task is well
+posed on cells without an orientation), ``care`` (CARE's equivariance term: some orthogonal map per transformation) or
+``gcare`` (known-group CARE: the embedding carries the prescribed representation ρ(g) of the predicted group).
+``simclr`` may be left out when a modifier is present, so ``essl`` = E-SimCLR, ``care`` = CARE on SimCLR, ``essl-rel``,
 ``essl-rel-care``, ``gcare``, ``essl-vicreg``, ``care-barlow``, ``essl-care`` (both terms on SimCLR), and so on.
+BYOL and MoCo v2 (:data:`MOMENTUM_BASES`) add momentum target networks; E-SSL's head and CARE's terms act on the
+online network (``essl-byol``, ``essl-rel-byol``, ``care-moco``, ``gcare-byol``, ...).
 
 Fields left at None take a track-dependent default in :func:`resolve_defaults` (photonics: RECIPES §2 with the
 small CPU encoder; vision: RECIPES §3), and the resolved values are what a run records.
@@ -22,7 +24,10 @@ from photossl.config import build_config
 from photossl.errors import PhotosslError
 
 TRACKS = ("photonics", "vision")
-BASE_LOSSES = ("simclr", "vicreg", "barlow")
+BASE_LOSSES = ("simclr", "vicreg", "barlow", "byol", "moco")
+MOMENTUM_BASES = ("byol", "moco")  # bases with an exponential-moving-average target network
+# Base EMA momentum: BYOL's τ_base (raised to 1 on a cosine over the run), MoCo's constant m.
+DEFAULT_EMA_MOMENTUM = {"byol": 0.996, "moco": 0.999}
 MODIFIERS = ("essl", "rel", "care", "gcare")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda")
@@ -99,6 +104,13 @@ class PretrainConfig:
     runs. ``batch_size`` is the global batch: with W processes each takes batch_size / W. ``lr`` is the base rate;
     with ``lr_scaling: linear`` the optimiser uses lr × batch_size / 256. Changing ``epochs`` on resume reshapes
     the cosine schedule from the resumed step on.
+    ``ema_momentum`` (byol, moco): the target network's momentum, BYOL's τ_base (cosine to 1 over the run, 0.996)
+    or MoCo's constant m (0.999). ``moco_queue_size``: MoCo's number of negative keys (photonics 4096, vision
+    65536; both views' keys are enqueued, so it should stay well below twice the pool, or the queue holds older
+    keys of a query's own sample).
+    ``exact_symmetry`` (photonics, 'small' or 'essl' with circular padding): the encoder is made exactly invariant
+    to rotations, mirrors and every integer roll (:class:`photossl.models.ExactSymmetryEncoder`); a method that
+    predicts one of those (E-SSL) is then refused, and fine-tuning the run keeps the wrapper.
     """
 
     # what to learn from
@@ -125,6 +137,7 @@ class PretrainConfig:
     # model
     encoder: str | None = None
     circular_padding: bool = True
+    exact_symmetry: bool = False
     projector_dims: list[int] | None = None
     predictor_dims: list[int] | None = None
     predictor_norm: str | None = field(default=None, metadata=_choices(*NORMS))
@@ -145,6 +158,8 @@ class PretrainConfig:
     care_form: str = field(default="euclidean", metadata=_choices(*CARE_FORMS))
     vicreg_weights: list[float] = field(default_factory=lambda: [25.0, 25.0, 1.0])
     barlow_lambda: float = 0.005
+    ema_momentum: float | None = None
+    moco_queue_size: int | None = None
     # monitoring
     probe_every: int = 1
     probe_train: int = 500
@@ -174,7 +189,7 @@ class PretrainConfig:
                      "linear_probe_epochs"):
             if getattr(self, name) < 1:
                 raise PhotosslError(f"config key '{name}' must be >= 1, got {getattr(self, name)}")
-        for name in ("image_size", "limit_samples", "threads"):
+        for name in ("image_size", "limit_samples", "threads", "moco_queue_size"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise PhotosslError(f"config key '{name}' must be >= 1, got {value}")
@@ -192,6 +207,8 @@ class PretrainConfig:
                 raise PhotosslError(f"config key '{name}' must be > 0, got {value}")
         if self.lr is not None and self.lr == 0:
             raise PhotosslError("config key 'lr' must be > 0")
+        if self.ema_momentum is not None and not 0 <= self.ema_momentum <= 1:
+            raise PhotosslError(f"config key 'ema_momentum' must lie in [0, 1], got {self.ema_momentum}")
         if not 0 <= self.surrogate_fraction < 1:
             raise PhotosslError(f"config key 'surrogate_fraction' must lie in [0, 1), got {self.surrogate_fraction}")
         if len(self.vicreg_weights) != 3 or any(w < 0 for w in self.vicreg_weights):
@@ -209,6 +226,13 @@ class PretrainConfig:
                 )
         elif self.predict not in (None, "none", "rot4"):
             raise PhotosslError(f"config key 'predict': the vision track predicts rot4 only, got '{self.predict}'")
+        if self.exact_symmetry:
+            if self.track != "photonics" or not self.circular_padding or self.encoder not in (None, "small", "essl"):
+                raise PhotosslError("config key 'exact_symmetry' needs the photonics track and the 'small' or 'essl' "
+                                    "encoder with circular padding")
+            if spec.predict:
+                raise PhotosslError(f"method '{self.method}' predicts {self.symmetry_policy().predict}, to which an "
+                                    "exact_symmetry encoder is invariant: drop 'essl' from the method")
         if self.track == "vision" and self.surrogate is not None:
             raise PhotosslError("config key 'surrogate' applies to the photonics track only")
 
@@ -244,6 +268,7 @@ def resolve_defaults(config: PretrainConfig) -> PretrainConfig:
     Vision (E-SSL CIFAR, RECIPES §3): SGD, base lr 0.03 (0.06 with the prediction head) × batch/256, weight decay
     5e-4, 10 warm-up epochs, τ 0.5, λ_predict 0.4, and CARE as its authors' code does it: InfoNCE on per-sample
     views, the equivariance term on two extra chunk-shared views (``care_views: separate``).
+    MoCo: τ 0.2, a queue of 4096 keys (photonics) or 65536 (vision); BYOL and MoCo: ``ema_momentum`` 0.996 / 0.999.
     """
     photonics = config.track == "photonics"
     spec = config.spec
@@ -255,10 +280,15 @@ def resolve_defaults(config: PretrainConfig) -> PretrainConfig:
         "lr_scaling": config.lr_scaling or ("none" if photonics else "linear"),
         "weight_decay": config.weight_decay if config.weight_decay is not None else (0.0 if photonics else 5e-4),
         "warmup_epochs": config.warmup_epochs if config.warmup_epochs is not None else (0.0 if photonics else 10.0),
-        "temperature": config.temperature if config.temperature is not None else (0.1 if photonics else 0.5),
+        "temperature": config.temperature if config.temperature is not None else (
+            0.2 if spec.base == "moco" else 0.1 if photonics else 0.5),
         "lambda_predict": config.lambda_predict if config.lambda_predict is not None else (5.0 if photonics else 0.4),
         "predictor_norm": config.predictor_norm or ("batch" if photonics else "layer"),
         "care_views": config.care_views or ("shared" if photonics else "separate"),
+        "ema_momentum": config.ema_momentum if config.ema_momentum is not None else DEFAULT_EMA_MOMENTUM.get(
+            spec.base),
+        "moco_queue_size": config.moco_queue_size or (
+            None if spec.base != "moco" else 4096 if photonics else 65536),
     }
     return dataclasses.replace(config, **filled)
 

@@ -7,12 +7,14 @@ always describe the weights that exist.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 from photossl.errors import PhotosslError
+from photossl.files import append_text
 
 CSV_NAME = "metrics.csv"
 JSONL_NAME = "metrics.jsonl"
@@ -67,14 +69,14 @@ class RunLog:
     def append(self, row: dict[str, Any], to_tensorboard: bool = True) -> None:
         row = {key: _plain(value) for key, value in row.items()}
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        new = not self.csv_path.exists()
-        with open(self.csv_path, "a", newline="") as stream:
-            writer = csv.DictWriter(stream, fieldnames=self.columns, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in self.columns})
-        with open(self.jsonl_path, "a") as stream:
-            stream.write(json.dumps(row) + "\n")
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns, extrasaction="ignore")
+        if not self.csv_path.exists():
+            writer.writeheader()
+        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in self.columns})
+        # a failed append (full disk) is cut back and raises WriteError, so no log ends in half a row
+        append_text(self.csv_path, text.getvalue())
+        append_text(self.jsonl_path, json.dumps(row) + "\n")
         if self.writer is not None and to_tensorboard:
             for key, value in row.items():
                 if key != "epoch" and isinstance(value, (int, float)):

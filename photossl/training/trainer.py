@@ -3,7 +3,9 @@ checkpoints and resume, on one process or under ``torchrun`` (DistributedDataPar
 
 Exact resume: the data order of epoch e is a function of (seed, e) (``DistributedSampler`` semantics), the
 augmentation generator, optimiser, schedule, gradient scaler and global RNG states are checkpointed at epoch ends,
-so on the CPU a run killed and resumed from its checkpoint ends with the same weights as an uninterrupted run.
+so on the CPU a run killed and resumed from its checkpoint ends with the same weights as an uninterrupted run
+(BYOL's and MoCo's target networks and MoCo's queue are part of the model; BYOL's momentum schedule is a function of
+the global step).
 
 Outputs in RUN: ``config.yaml`` (resolved config), ``run.json`` (config, seed, versions, device, data, status and
 results), ``metrics.csv`` / ``metrics.jsonl`` (one row per epoch), ``checkpoint.pt`` (see
@@ -41,7 +43,13 @@ from photossl.training.checkpoint import (
     model_state,
     restore_rng_state,
 )
-from photossl.training.config import RESUMABLE_OVERRIDES, PretrainConfig, make_config, resolve_defaults
+from photossl.training.config import (
+    MOMENTUM_BASES,
+    RESUMABLE_OVERRIDES,
+    PretrainConfig,
+    make_config,
+    resolve_defaults,
+)
 from photossl.training.methods import PretrainModel, build_model
 from photossl.training.probes import encode, knn_accuracy, linear_probe, ridge_probe_error
 from photossl.training.run_log import RunLog
@@ -249,6 +257,8 @@ def log_columns(config: PretrainConfig) -> list[str]:
     columns = ["epoch", "step", "lr", "loss", "base"]
     if spec.base == "vicreg":
         columns += ["invariance", "variance", "covariance"]
+    if spec.base in MOMENTUM_BASES:
+        columns.append("momentum")  # the target network's EMA momentum, averaged over the epoch's steps
     if spec.care:
         columns.append("care")
     if spec.known_group:
@@ -383,6 +393,10 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
 
     train_model: nn.Module = model
     if runtime.world_size > 1:
+        # MoCo's queue is the same on every rank by construction (same seed, gathered keys): no broadcast per step.
+        queue_buffers = [name for name, _ in model.named_buffers() if name.startswith("queue.")]
+        if queue_buffers:
+            nn.parallel.DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, queue_buffers)
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
@@ -476,8 +490,15 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler | None = None,
     autocast: torch.dtype | None = None,
+    step: int = 0,
+    total_steps: int | None = None,
 ) -> dict[str, torch.Tensor]:
-    """One optimisation step on prepared views; returns the detached loss terms."""
+    """One optimisation step on prepared views; returns the detached loss terms.
+
+    Then the model's ``after_step(step, total_steps)`` hook runs (BYOL's and MoCo's target networks follow the
+    online ones; ``step`` is this step's 0-based index in the run, ``total_steps`` the run's length) and what it
+    returns (e.g. 'momentum') joins the terms.
+    """
     device_type = views.view1.device.type
     with torch.autocast(device_type, dtype=autocast, enabled=autocast is not None):
         terms = train_model(views)
@@ -492,7 +513,11 @@ def train_step(
     else:
         loss.backward()
         optimizer.step()
-    return {k: v.detach() for k, v in terms.items()}
+    after_step = getattr(getattr(train_model, "module", train_model), "after_step", None)
+    logged = after_step(step, total_steps) if after_step is not None else {}
+    terms = {k: v.detach() for k, v in terms.items()}
+    terms.update({k: torch.tensor(v, device=loss.device) for k, v in logged.items()})
+    return terms
 
 
 def _train_epoch(config, runtime, train_model, model: PretrainModel, pool, plan, pipeline, generator, optimizer,
@@ -514,7 +539,8 @@ def _train_epoch(config, runtime, train_model, model: PretrainModel, pool, plan,
         views = pipeline(batch, generator)
         augment_time += time.perf_counter() - tick
         lr = schedule.step()
-        terms = train_step(train_model, views, optimizer, scaler, runtime.autocast_dtype)
+        terms = train_step(train_model, views, optimizer, scaler, runtime.autocast_dtype, schedule.steps_taken - 1,
+                           schedule.total_steps)
         for key, value in terms.items():
             sums[key] = sums.get(key, 0.0) + value.float()
         bar.update(1)

@@ -36,33 +36,54 @@ def _numpy_core():
     return core
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle asked for a global outside the allow-list; ``name`` is what it asked for (module.name)."""
+
+    def __init__(self, name: str):
+        super().__init__(f"refusing to load {name}")
+        self.name = name
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol 2 uses it to spell bytes, and nothing else (no other codec)."""
+    if encoding not in ("latin1", "latin-1"):
+        raise RefusedGlobal(f"_codecs.encode with codec {encoding!r}")
+    return codecs.encode(text, encoding)
+
+
 class _ArrayUnpickler(pickle.Unpickler):
-    """Unpickler that only rebuilds numpy arrays (files pickled by numpy 1.x or 2.x, Python 2 or 3)."""
+    """Unpickler that only rebuilds numpy arrays and plain containers (files pickled by numpy 1.x or 2.x, Python 2
+    or 3, any protocol); every global it is asked for passes :meth:`find_class`, which refuses all others."""
 
     def find_class(self, module: str, name: str):
         core = _numpy_core()
         allowed = {
-            ("multiarray", "_reconstruct"): core.multiarray._reconstruct,
-            ("multiarray", "scalar"): core.multiarray.scalar,
-            ("numeric", "_frombuffer"): core.numeric._frombuffer,
+            ("multiarray", "_reconstruct"): core.multiarray._reconstruct,  # protocol < 5 arrays
+            ("multiarray", "scalar"): core.multiarray.scalar,  # numpy scalars
+            ("numeric", "_frombuffer"): core.numeric._frombuffer,  # protocol 5 arrays
         }
         if module == "numpy" and name in ("ndarray", "dtype"):
             return getattr(np, name)
         if (module, name) == ("_codecs", "encode"):  # how protocol 2 spells bytes when written by Python 3
-            return codecs.encode
-        if module.startswith(("numpy.core.", "numpy._core.")):
+            return _latin1_encode
+        if module in ("numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric", "numpy._core.numeric"):
             found = allowed.get((module.rsplit(".", 1)[1], name))
             if found is not None:
                 return found
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        raise RefusedGlobal(f"{module}.{name}")
 
 
 def _read_batch(path: Path, label_key: bytes, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as f:
             batch = _ArrayUnpickler(f, encoding="bytes").load()
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
-        raise PhotosslError(f"cannot read CIFAR batch {path}: {err}") from None
+    except RefusedGlobal as err:
+        raise PhotosslError(f"refusing CIFAR batch {path}: it asks for {err.name[:100]!r}, and only numpy arrays and "
+                            "plain containers are loaded (anything else could run code)") from None
+    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, MemoryError) as err:
+        first_line = (str(err).splitlines() or [""])[0][:200]
+        raise PhotosslError(f"cannot read CIFAR batch {path}: {type(err).__name__}: {first_line}") from None
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         raise PhotosslError(f"CIFAR batch {path} is not a dict with keys b'data' and {label_key!r}")
     data = np.asarray(batch[b"data"])

@@ -44,7 +44,9 @@ def test_chunk_is_self_describing_for_plain_xarray(reference_dataset):
     assert chunk.attrs["photossl_version"] and "omega a / (2 pi c)" in chunk.attrs["units"]
     assert chunk.attrs["data_sha256"] == dataset_sha256(chunk)
     manifest = json.loads((reference_dataset / "manifest.json").read_text())
-    assert manifest["chunks"][path.name] == {"start": 4, "stop": 6, "sha256": file_sha256(path)}
+    entry = manifest["chunks"][path.name]
+    assert {k: entry[k] for k in ("start", "stop", "sha256")} == {"start": 4, "stop": 6, "sha256": file_sha256(path)}
+    assert set(entry) == {"start", "stop", "sha256", "label_cpu_s"} and entry["label_cpu_s"] > 0
     assert manifest["complete"] and manifest["config"] == config
 
 

@@ -89,7 +89,7 @@ def test_classical_baselines(tiny_data, tmp_path, baseline):
     _ok(_invoke("--data", tiny_data, "--baseline", baseline, "--budget", 30, "--out", ft, "--no-progress"))
     record = _metrics(ft)
     assert record["method"] == baseline and record["kind"] == "classical" and 0 < record["dos_rel_l1"] < 10
-    assert record["hyperparameters"]["alpha"] > 0 and (ft / "model.pkl").exists()
+    assert record["hyperparameters"]["alpha"] > 0 and (ft / "model.npz").exists()
 
 
 def test_budget_larger_than_the_labelled_pool(tiny_data, tmp_path):

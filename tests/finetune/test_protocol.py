@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from photossl.errors import PhotosslError
 from photossl.finetune import FinetuneData, finetune, load_finetuned, make_finetune_config, score
 
 
@@ -78,6 +79,22 @@ def test_max_steps_caps_the_epochs_of_large_budgets(tiny_data, tmp_path):
     small = make_finetune_config({"data": str(tiny_data), "budget": 10, "batch_size": 8, "epochs": 30,
                                   "max_steps": 12})
     assert small.epochs_for(10) == 6 and make_finetune_config({"epochs": 30}).epochs_for(10_000) == 30
+
+
+def test_a_step_schedule_grows_the_cap_with_the_budget():
+    # batch 16, 50 epochs, 2000 steps below 1600 labels and 6000 from there on (pipelines/dos-medium.yaml):
+    # 640 labels: 40 steps per epoch, ceil(2000 / 40) = 50 epochs; 800: 50 per epoch, 40 epochs;
+    # 1600: 100 per epoch, ceil(6000 / 100) = 60, so all 50; 3200: 200 per epoch, 30 epochs.
+    config = make_finetune_config({"epochs": 50, "batch_size": 16, "max_steps": {0: 2000, 1600: 6000}})
+    assert [config.epochs_for(n) for n in (50, 640, 800, 1599, 1600, 3200)] == [50, 50, 40, 20, 50, 30]
+    assert [config.step_cap(n) for n in (50, 1599, 1600, 3200)] == [2000, 2000, 6000, 6000]
+    # keys as text (a round trip through JSON) are read as labels; below the first key its steps apply
+    late = make_finetune_config({"epochs": 50, "batch_size": 16, "max_steps": {"3200": 6000, "1000": 500}})
+    assert late.max_steps == {1000: 500, 3200: 6000}
+    assert late.epochs_for(100) == 50 and late.epochs_for(1000) == 8 and late.epochs_for(3200) == 30
+    for bad in ({}, {"a": 100}, {-1: 100}, {0: 0}, {0: 1.5}):
+        with pytest.raises(PhotosslError, match="max_steps"):
+            make_finetune_config({"max_steps": bad})
 
 
 def test_test_split_cannot_be_read_twice(tiny_data):

@@ -53,6 +53,17 @@ def test_results_table_and_summary(finished):
     values = [float(r["dos_rel_l1"]) for r in rows if r["method"] == "essl" and r["budget"] == "16"]
     assert mean["n"] == 2 and mean["mean"] == pytest.approx(np.mean(values))
     assert set(summary["label_saving_factors"]) == {"essl", "ridge"}
+    for method, entry in summary["label_saving"]["methods"].items():
+        assert set(entry) == {"factor", "budget", "extrapolated", "reached", "reason"}
+        assert (entry["factor"] is None) == (not entry["reached"] or entry["reason"] is not None)
+        assert summary["label_saving_factors"][method] == entry["factor"]
+    assert summary["label_saving"]["reference"] == "supervised" and summary["label_saving"]["at_error"] > 0
+    spread = summary["error_cut_seed_spread"]["essl"]["16"]
+    assert spread["n"] == 2 and spread["min"] <= spread["max"]
+    cuts = (out / "error_cuts.md").read_text()
+    assert "| method \\ labels | 8 | 16 |" in cuts and "| essl |" in cuts and "| ridge |" in cuts
+    log = (out / "study.log").read_text()
+    assert "label saving vs supervised at dos_rel_l1 = " in log and "| essl |" in log
     supervised = summary["mean_over_seeds"]["supervised"]["16"]["mean"]
     assert summary["error_cut_vs_reference"]["essl"]["16"] == pytest.approx(1 - mean["mean"] / supervised)
     assert json.loads((out / "summary.json").read_text())["cells"]["planned"] == 12
@@ -77,7 +88,7 @@ def test_diagnostics_and_figures(finished):
 def test_plot_commands(finished, study_data, tmp_path):
     out, _ = finished
     result = _ok(CliRunner().invoke(cli, ["plot", "error-vs-labels", str(out), "--out", str(tmp_path / "evl")]))
-    assert "label-saving factor of essl vs supervised" in result.output
+    assert "label saving vs supervised at dos_rel_l1 = " in result.output and " essl " in result.output
     assert (tmp_path / "evl.png").exists() and (tmp_path / "evl.pdf").exists()
     _ok(CliRunner().invoke(cli, ["plot", "error-vs-labels", str(out / "results.nc"), "--out", str(tmp_path / "n")]))
     _ok(CliRunner().invoke(cli, ["plot", "symmetry", str(out), "--out", str(tmp_path / "sym")]))

@@ -40,6 +40,10 @@ def _rows(run: Path) -> list[dict]:
     ("care", ["care"]),
     ("essl-rel", ["predict_ce", "predict_acc"]),
     ("gcare", ["gcare"]),
+    ("byol", ["momentum"]),
+    ("essl-byol", ["predict_ce", "predict_acc", "momentum"]),
+    ("moco", ["momentum"]),
+    ("care-moco", ["care", "momentum"]),
 ])
 def test_one_epoch_of_each_contract_method(tiny_dataset, tmp_path, method, extra_columns):
     run = tmp_path / "run"
@@ -144,7 +148,8 @@ def test_vision_digits_pipeline_one_epoch(tmp_path):
     assert encoder(torch.rand(2, 1, 16, 16)).shape == (2, 128)
 
 
-@pytest.mark.parametrize("method, column", [("essl-rel", "predict_acc"), ("gcare", "gcare")])
+@pytest.mark.parametrize("method, column", [("essl-rel", "predict_acc"), ("gcare", "gcare"),
+                                            ("essl-moco", "momentum")])
 def test_vision_relative_and_known_group_methods_one_epoch(tmp_path, method, column):
     pytest.importorskip("kornia")
     run = tmp_path / method

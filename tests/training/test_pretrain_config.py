@@ -37,7 +37,7 @@ def test_canonical_names_of_the_contract_methods():
     assert MethodSpec("vicreg", predict=True, care=True).name == "essl-care-vicreg"
 
 
-@pytest.mark.parametrize("name", ["", "byol", "simclr-vicreg", "essl-essl", "e-simclr"])
+@pytest.mark.parametrize("name", ["", "swav", "simclr-vicreg", "byol-moco", "essl-essl", "e-simclr"])
 def test_bad_method_names_are_rejected(name):
     with pytest.raises(PhotosslError, match="unknown method"):
         parse_method(name)
@@ -106,8 +106,8 @@ def test_cli_rejects_unknown_config_key_in_one_line(tmp_path):
 
 
 def test_cli_rejects_bad_values_in_one_line(tmp_path):
-    result = CliRunner().invoke(cli, ["pretrain", "--method", "byol", "--out", str(tmp_path / "r")])
-    _one_line_error(result, "unknown method 'byol'")
+    result = CliRunner().invoke(cli, ["pretrain", "--method", "swav", "--out", str(tmp_path / "r")])
+    _one_line_error(result, "unknown method 'swav'")
     config = tmp_path / "bad.yaml"
     config.write_text("epochs: -3\n")
     result = CliRunner().invoke(cli, ["pretrain", "--config", str(config), "--out", str(tmp_path / "r")])
