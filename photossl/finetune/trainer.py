@@ -406,6 +406,11 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
 
     history: list[dict[str, Any]] = []
     best = (math.inf, 0, None, None)  # (validation error, epoch, model state, validation metrics)
+    if start is not None and pretrain_record["head_reused"]:
+        # A whole network for the same target is already a model: selection may keep it (epoch 0) when the
+        # labels at hand cannot improve it on the validation cells.
+        metrics = evaluate(model, scaler, val, target, device, config.eval_batch_size)
+        best = (metrics[primary], 0, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, metrics)
     bar = tqdm(range(epochs), desc=f"finetune {config.method} b={config.budget} s={config.seed}",
                disable=not config.progress, leave=False, dynamic_ncols=True)
     for epoch in bar:

@@ -114,3 +114,13 @@ def test_same_seed_same_result_and_callers_rng_untouched(tiny_data, tmp_path):
     assert torch.equal(torch.get_rng_state(), state)
     second, _ = _run(tiny_data, tmp_path / "b", budget=12, epochs=2)
     assert first["test"] == second["test"] and first["validation"] == second["validation"]
+
+
+def test_a_whole_network_for_the_same_target_can_be_kept_unchanged(tiny_data, tmp_path):
+    first, _ = _run(tiny_data, tmp_path / "start", budget=40, epochs=4)
+    # A learning rate that wrecks the network in one epoch: selection (on validation only) keeps the start.
+    record, _ = _run(tiny_data, tmp_path / "wrecked", budget=10, epochs=1, lr=50.0, encoder_lr_scale=1.0,
+                     pretrained=str(tmp_path / "start"), schedule="constant")
+    assert record["selected_epoch"] == 0
+    assert record["validation"]["dos_rel_l1"] == pytest.approx(first["validation"]["dos_rel_l1"], rel=1e-5)
+    assert record["test"]["dos_rel_l1"] == pytest.approx(first["test"]["dos_rel_l1"], rel=1e-5)
