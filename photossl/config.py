@@ -12,6 +12,35 @@ from photossl.errors import PhotosslError
 ConfigT = TypeVar("ConfigT")
 
 
+def shipped_pipelines() -> dict[str, Path]:
+    """The pipeline configs shipped with photossl (``pipelines/*.yaml``), by name (file name without .yaml)."""
+    from importlib.resources import files
+
+    folder = Path(str(files("photossl") / "pipelines"))
+    if not folder.is_dir():
+        folder = Path(__file__).resolve().parents[1] / "pipelines"
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def resolve_config_file(path: str | Path) -> Path:
+    """``path`` itself when it exists; else the shipped pipeline it names (``dos-quick``, ``pipelines/dos-quick.yaml``
+    or ``dos-quick.yaml``), so the documented commands run from any folder and from a wheel install."""
+    path = Path(path)
+    if path.exists():
+        return path
+    shipped = shipped_pipelines()
+    name = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    if name in shipped and (len(path.parts) == 1 or path.parent.name == "pipelines"):
+        return shipped[name]
+    if len(path.parts) == 1 and path.suffix == "":
+        import difflib
+
+        close = difflib.get_close_matches(name, list(shipped), n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"shipped pipelines: {', '.join(shipped)}"
+        raise PhotosslError(f"no config file {path} and no shipped pipeline '{name}' ({hint})")
+    return path
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping; a missing, unreadable or non-mapping file raises PhotosslError."""
     import yaml
@@ -93,8 +122,16 @@ def build_config(cls: type[ConfigT], values: dict[str, Any], prefix: str = "") -
     normalised = {str(k).replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(normalised) - set(fields))
     if unknown:
-        allowed = ", ".join(sorted(fields))
-        raise PhotosslError(f"unknown config key '{prefix}{unknown[0]}' (allowed: {allowed})")
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], sorted(fields), n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean '{prefix}{close[0]}'?"
+        elif len(fields) <= 12:
+            hint = "allowed: " + ", ".join(sorted(fields))
+        else:
+            hint = f"not one of the {len(fields)} fields of {cls.__module__}.{cls.__qualname__}"
+        raise PhotosslError(f"unknown config key '{prefix}{unknown[0]}' ({hint})")
     kwargs = {}
     for name, value in normalised.items():
         coerced = _coerce(value, hints[name], prefix + name)

@@ -128,3 +128,22 @@ def write_yaml_record(path: str | Path, record: dict) -> None:
     import yaml
 
     write_text_atomic(path, yaml.safe_dump(record, sort_keys=False))
+
+
+def load_torch_file(path: str | Path, what: str, remedy: str, map_location="cpu"):
+    """``torch.load(path, weights_only=True)``, or one :class:`~photossl.errors.PhotosslError` line naming ``what``
+    the file should be and ``remedy`` when it is truncated, corrupt, empty or not a torch file at all (torch's own
+    messages run to several hundred characters or are a bare ``KeyError: 174812789``)."""
+    import warnings
+
+    import torch
+
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception:  # noqa: BLE001 - every unreadable file gets the same one-line answer
+        cause = "it is empty" if size == 0 else "it is truncated, corrupt, or not a tensors-only torch file"
+        raise PhotosslError(f"{path} is not a readable {what} ({cause}); {remedy}") from None

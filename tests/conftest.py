@@ -50,16 +50,31 @@ def fail_write(monkeypatch):
 
 @pytest.fixture
 def one_line_error():
-    """``one_line_error(result, *fragments)``: the CLI failed with exactly one output line (click's ``Error: ...``,
-    no traceback) holding every fragment; returns that line."""
+    """``one_line_error(result, *fragments, after_log=False)``: the CLI failed (``result.exception`` a SystemExit,
+    exit code != 0) with exactly one non-empty output line, click's ``Error: ...`` (no traceback, no usage block),
+    holding every fragment; returns that line. ``after_log=True`` accepts progress lines before it: the error is then
+    the last line and the only one starting with ``Error``."""
 
-    def check(result, *fragments) -> str:
+    def check(result, *fragments, after_log: bool = False) -> str:
         assert result.exit_code != 0, result.output
         assert isinstance(result.exception, SystemExit), repr(result.exception)
         lines = [line for line in result.output.splitlines() if line.strip()]
+        if after_log:
+            assert lines and [line for line in lines if line.startswith("Error")] == lines[-1:], result.output
+            lines = lines[-1:]
         assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
         for fragment in fragments:
             assert fragment in lines[0], result.output
         return lines[0]
 
     return check
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A local Dask cluster of two single-threaded worker processes, shared by every test that needs one (skipped
+    where Dask is not installed). Tests that change its workers (plugins) undo it."""
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster:
+        yield cluster

@@ -125,7 +125,9 @@ def finetune(ctx: click.Context, config_file: Path | None, out_dir: Path, overwr
         elif isinstance(value, Path):
             value = str(value)
         passed[name] = value
-    values = {**(read_yaml(config_file) if config_file is not None else {}), **passed}
+    from photossl.config import resolve_config_file
+
+    values = {**(read_yaml(resolve_config_file(config_file)) if config_file is not None else {}), **passed}
     config = make_finetune_config(values)
     record = run_finetune(config, out_dir, overwrite=overwrite, echo=lambda m: click.echo(m, err=True))
     metric = record["metric"]

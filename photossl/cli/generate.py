@@ -66,6 +66,9 @@ def _solver_options(pairs: tuple[str, ...]) -> dict:
               help="Solver accuracy setting, repeatable (pwe: cutoff, anchor_spacing, k_grid=monkhorst-pack, ...; "
                    "mpb: resolution, ...).")
 @click.option("--workers", type=int, default=None, help="Worker processes [all cores].")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Dask scheduler whose workers write the chunks instead of local processes (they must see --out "
+                   "on a shared file system; needs photossl[dask]). Also the config file key 'scheduler'.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Write only chunks with index % N == I (N jobs build one dataset; same or separate --out).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
@@ -73,7 +76,7 @@ def _solver_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
 def generate(preset, config_file, n_cells, seed, chunk_size, cell_kind, group, size, max_order, eps_in_range,
              eps_out_range, filling_range, radius_range, polarizations, grid_size, n_bands, targets, use_symmetry,
-             solver, solver_option, workers, shard, out_dir, progress):
+             solver, solver_option, workers, scheduler, shard, out_dir, progress):
     """Generate a labelled photonic-crystal dataset into --out (resumable, shardable, checksummed).
 
     Example: photossl generate --preset sibcl-p1 --n-cells 20000 --seed 0 --out data/sibcl-20k
@@ -85,6 +88,11 @@ def generate(preset, config_file, n_cells, seed, chunk_size, cell_kind, group, s
     values = dict(read_yaml(config_file)) if config_file is not None else {}
     chosen_preset = preset or values.pop("preset", None) or "sibcl-p1"
     values.pop("preset", None)
+    if scheduler is not None and workers is not None:
+        raise click.UsageError("--workers sets local processes; with --scheduler the Dask workers run the chunks")
+    file_scheduler = values.pop("scheduler", None)  # how to run, not what to make: not a dataset key
+    if scheduler is None and workers is None:  # an explicit --workers runs locally whatever the file says
+        scheduler = file_scheduler
     if chosen_preset not in PRESETS:
         raise PhotosslError(f"unknown preset '{chosen_preset}' (choose from {', '.join(PRESETS)})")
     target_names = _names(targets)
@@ -106,7 +114,7 @@ def generate(preset, config_file, n_cells, seed, chunk_size, cell_kind, group, s
     from photossl.data.generate import generate_dataset
 
     result = generate_dataset(config, out_dir, workers=workers, shard=shard, progress=progress,
-                              log=lambda message: click.echo(message, err=True))
+                              log=lambda message: click.echo(message, err=True), scheduler=scheduler)
     share = f"shard {shard}" if shard else "dataset"
     rate = f" at {result.cells_per_second:.2f} cells/s" if result.cells_written else ""
     click.echo(

@@ -20,7 +20,8 @@ _COMMANDS = {
 
 
 class _LazyGroup(click.Group):
-    """Loads sub-commands on demand and turns PhotosslError (and a stray OSError) into a one-line error."""
+    """Loads sub-commands on demand and turns PhotosslError (and a stray OSError) into a one-line error, Ctrl-C into
+    one line and exit status 130."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -36,6 +37,14 @@ class _LazyGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as err:  # a bad option or argument: one line (click adds a usage block) with the
+            where = err.ctx.command_path if err.ctx is not None else "photossl"  # place to read up on it
+            error = click.ClickException(f"{err.format_message()} (see '{where} --help')")
+            error.exit_code = err.exit_code
+            raise error from None
+        except KeyboardInterrupt:  # Ctrl-C: one line and the shell's status for SIGINT (128 + 2), not click's 1
+            click.echo("Error: interrupted (Ctrl-C); what finished is kept", err=True)
+            ctx.exit(130)
         except PhotosslError as err:
             raise click.ClickException(str(err)) from None
         except OSError as err:  # a file the writers do not wrap (full disk, no permission): still one line

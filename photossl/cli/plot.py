@@ -154,9 +154,11 @@ def orbits(model_path: Path, data: Path, out: Path, group: str, n_cells: int, sp
     from photossl.study.encoders import load_encoder, split_cells
 
     loaded = load_encoder(model_path)
-    images, _ = load_arrays(data, None, split_cells(data, split, n_cells, split_seed))
+    cells = split_cells(data, split, n_cells, split_seed)
+    images, _ = load_arrays(data, None, cells)
     embeddings, labels, names = orbit_embeddings(loaded.encoder, images, group)
-    plot_embedding_orbits(embeddings, labels, out, element_names=names, max_orbits=n_cells)
+    plot_embedding_orbits(embeddings, labels, out, element_names=names, max_orbits=n_cells,
+                          cell_ids=[int(c) for c in cells])
     click.echo(f"wrote {out}.png and {out}.pdf")
 
 
@@ -185,5 +187,9 @@ def dos(model_path: Path, data: Path, out: Path, n_cells: int, split: str) -> No
     pred, truth = model.predict(eps), truth.double().numpy()
     if model.target.offset is not None:
         pred, truth = pred + model.target.offset, truth + model.target.offset
-    plot_dos_predictions(model.target.coords.get("freq"), truth, pred, out, n=len(cells))
+    config = model.config
+    title = (f"{model.method}: {config.get('budget', '?')} labels, seed {config.get('seed', '?')} "
+             f"({split} cells; {model.target.name} model)")
+    plot_dos_predictions(model.target.coords.get("freq"), truth, pred, out, n=len(cells),
+                         cell_ids=[int(c) for c in cells], title=title)
     click.echo(f"wrote {out}.png and {out}.pdf (cells {', '.join(map(str, cells))})")

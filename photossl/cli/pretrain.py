@@ -37,7 +37,8 @@ def _split_list(value: str) -> list[str]:
 
 @click.command("pretrain")
 @click.option("--config", "config_file", type=click.Path(path_type=Path), default=None,
-              help="YAML file of config keys (see photossl.training.PretrainConfig); options override it.")
+              help="YAML file of config keys (see photossl.training.PretrainConfig), or a shipped pipeline's name "
+                   "(pretrain-quick); options override it.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoint.pt, metrics.csv/jsonl, config.yaml, run.json.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (fresh start if none).")
@@ -110,7 +111,9 @@ def pretrain(ctx: click.Context, config_file: Path | None, out_dir: Path, resume
             elif isinstance(value, Path):
                 value = str(value)
             passed[key] = value
-    from_file = read_yaml(config_file) if config_file is not None else {}
+    from photossl.config import resolve_config_file
+
+    from_file = read_yaml(resolve_config_file(config_file)) if config_file is not None else {}
 
     checkpoint_file = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_file.exists():

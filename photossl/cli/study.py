@@ -19,19 +19,29 @@ import click
 @click.option("--only", default=None, metavar="LABELS",
               help="Run only these methods (comma-separated labels); the table and figures still cover every finished "
                    "cell. Lets several processes share one study folder once its data is ready.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Dask scheduler whose workers run the data's chunks, the pretraining runs and the cells (they must "
+                   "see the study folder and the data on a shared file system; needs photossl[dask]). Overrides the "
+                   "config's 'scheduler'.")
 @click.option("--dry-run", is_flag=True, help="Validate the config and list the grid without running anything.")
+@click.option("--rerun-changed", is_flag=True,
+              help="Run again (and replace) finished cells whose settings changed since they ran; without it such "
+                   "cells are refused by name.")
 def study(config_file: Path, out_dir: Path | None, data: Path | None, device: str | None, threads: int | None,
-          progress: bool | None, only: str | None, dry_run: bool) -> None:
+          progress: bool | None, only: str | None, scheduler: str | None, dry_run: bool, rerun_changed: bool) -> None:
     """Generate (or use) data, pretrain each method, fine-tune over budgets × seeds, write results.csv/.nc,
     summary.json and figures into the study folder.
 
-    Example: photossl study pipelines/dos-quick.yaml --out runs/dos-quick
+    CONFIG_FILE: a study config file, or the name of a shipped pipeline (dos-quick, dos-medium, ...).
+
+    Example: photossl study pipelines/dos-quick.yaml --out runs/dos-quick  (or: photossl study dos-quick)
     """
-    from photossl.config import read_yaml
+    from photossl.config import read_yaml, resolve_config_file
     from photossl.study import make_study_config, plan_study, run_study
 
+    config_file = resolve_config_file(config_file)  # a file, or a shipped pipeline's name (dos-quick)
     values = read_yaml(config_file)
-    for key, value in (("device", device), ("threads", threads), ("progress", progress)):
+    for key, value in (("device", device), ("threads", threads), ("progress", progress), ("scheduler", scheduler)):
         if value is not None:
             values[key] = value
     config = make_study_config(values)
@@ -45,7 +55,5 @@ def study(config_file: Path, out_dir: Path | None, data: Path | None, device: st
             click.echo(f"  pretrain {job.name} for {', '.join(job.labels)}")
         return
     labels = None if only is None else [label.strip() for label in only.split(",") if label.strip()]
-    summary = run_study(config, out, data, echo=lambda m: click.echo(m, err=True), only=labels)
-    cells = summary["cells"]
-    click.echo(f"study {config.name}: {cells['ran']} cells ran ({cells['failed']} failed), {cells['skipped']} "
-               f"skipped; results in {out / 'results.csv'}")
+    run_study(config, out, data, echo=lambda m: click.echo(m, err=True), only=labels, rerun_changed=rerun_changed)
+    # run_study's last log line is the summary ("study NAME: N cells ran ..."): not repeated here

@@ -4,7 +4,8 @@ Cell ``i`` is made from the seed ``SeedSequence([seed, i])`` alone, and chunk ``
 ``[c * chunk_size, (c + 1) * chunk_size)``, so the stored files do not depend on the worker count, the sharding or
 interruptions. Labels are computed from the stored float32 permittivity (cast to float64), so anyone can recompute
 them from the file. Each manifest entry also records ``label_cpu_s``, the CPU seconds the chunk's labels took (what
-the labels cost, for comparing label recipes).
+the labels cost, for comparing label recipes). The chunks are written by local processes or, given a scheduler
+address, by the workers of a Dask cluster (:mod:`photossl.cluster`).
 """
 
 from __future__ import annotations
@@ -497,6 +498,7 @@ def generate_dataset(
     shard: str | tuple[int, int] | None = None,
     progress: bool = True,
     log=None,
+    scheduler: str | None = None,
 ) -> GenerateResult:
     """Generate (or resume) the dataset ``config`` in directory ``out``.
 
@@ -510,6 +512,9 @@ def generate_dataset(
             directories (open them together).
         progress: show a tqdm bar (cells/s and ETA).
         log: callable taking one message line (default: print to stderr).
+        scheduler: a Dask scheduler address (``tcp://HOST:PORT``): the chunks become tasks of its workers instead
+            of the local processes (``workers`` is then unused); the workers must see ``out`` under the same path
+            (a shared file system). Each chunk is written atomically by its worker; the manifest by this process.
 
     Returns:
         GenerateResult. Raises PhotosslError for refused runs (another config, a live lock, a corrupt chunk).
@@ -524,6 +529,10 @@ def generate_dataset(
         workers = _default_workers()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise PhotosslError(f"workers must be a positive integer, got {workers!r}")
+    if scheduler is not None:
+        from photossl.cluster import check_address
+
+        scheduler = check_address(scheduler)
     if config.labelled and config.solver == "mpb":
         from photossl.physics.mpb import mpb_available
 
@@ -595,7 +604,7 @@ def generate_dataset(
                    desc=f"generate {config.preset}", smoothing=0.1, dynamic_ncols=True, file=sys.stderr)
         t_work = time.perf_counter()
         try:
-            for name, start, stop, sha, label_cpu_s in _run_tasks(todo, workers):
+            for name, start, stop, sha, label_cpu_s in _run_tasks(todo, workers, scheduler):
                 # label_cpu_s: what the chunk's labels cost (CPU seconds, one torch thread per worker)
                 manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": sha,
                                             "label_cpu_s": round(label_cpu_s, 4)}
@@ -610,9 +619,12 @@ def generate_dataset(
     return GenerateResult(out, own_manifest, total, written, reused, seconds, manifest["complete"])
 
 
-def _run_tasks(tasks: list, workers: int):
+def _run_tasks(tasks: list, workers: int, scheduler: str | None = None):
     """Yield the results of ``_write_chunk_task`` over ``tasks`` as they finish."""
     if not tasks:
+        return
+    if scheduler is not None:
+        yield from _run_on_dask(tasks, scheduler)
         return
     workers = min(workers, len(tasks))
     if workers == 1:
@@ -647,3 +659,25 @@ def _run_tasks(tasks: list, workers: int):
             executor.shutdown(wait=False, cancel_futures=True)
             for process in processes:
                 process.terminate()
+
+
+def _run_on_dask(tasks: list, scheduler: str):
+    """Yield the results of ``_write_chunk_task`` over ``tasks``, run as tasks of the Dask scheduler ``scheduler``."""
+    from photossl.cluster import as_completed, connect, killed_worker, task_key
+
+    # Workers elsewhere resolve a relative folder against their own working directory: send an absolute one.
+    tasks = [(config, start, stop, str(Path(directory).resolve())) for config, start, stop, directory in tasks]
+    with connect(scheduler) as client:
+        futures = {client.submit(_write_chunk_task, task, key=task_key("generate", chunk_name(task[1]), task[3]),
+                                 pure=False): task for task in tasks}
+        try:
+            for future in as_completed(client, list(futures)):
+                try:
+                    yield future.result()
+                except Exception as err:  # noqa: BLE001 - only a worker that kept dying is rephrased
+                    if not killed_worker(err):
+                        raise
+                    raise PhotosslError(f"Dask workers died writing {chunk_name(futures[future][1])} ({err}); "
+                                        "rerun the same command to resume") from None
+        finally:
+            client.cancel([future for future in futures if not future.done()])

@@ -107,12 +107,14 @@ class RoughDataset:
 
 
 def generate_rough_dataset(exact_dir: str | Path, out: str | Path, config: GenerateConfig,
-                           workers: int | None = None, progress: bool = True, log=None) -> RoughDataset:
+                           workers: int | None = None, progress: bool = True, log=None,
+                           scheduler: str | None = None) -> RoughDataset:
     """Generate (or resume) the rough dataset ``config`` (from :func:`rough_config`) in ``out`` and check that it
-    holds the very cells of ``exact_dir``; raises PhotosslError if any permittivity map differs."""
+    holds the very cells of ``exact_dir``; raises PhotosslError if any permittivity map differs. ``workers`` /
+    ``scheduler``: as :func:`photossl.data.generate_dataset`."""
     from photossl.data.loaders import open_cells
 
-    result = generate_dataset(config, out, workers=workers, progress=progress, log=log)
+    result = generate_dataset(config, out, workers=workers, progress=progress, log=log, scheduler=scheduler)
     exact, rough = open_cells(exact_dir, ["eps"]), open_cells(out, ["eps"])
     try:
         same = exact["eps"].shape == rough["eps"].shape and np.array_equal(exact["eps"].values, rough["eps"].values)

@@ -486,15 +486,16 @@ def _assemble(template, columns: dict[str, list[np.ndarray]]):
 
 
 def bundled_dataset_path(name: str = "sibcl-p1-tm-512") -> Path:
-    """Directory of a small dataset shipped in the repository's ``data/`` folder (see ``data/README.md``).
+    """Directory of a small dataset shipped with photossl (``data/<name>`` in the repository, see
+    ``data/README.md``; package data ``photossl/_data/<name>`` in a wheel), found with :mod:`importlib.resources`."""
+    from importlib.resources import files
 
-    It is found next to the package (``<repo>/data/<name>``), which holds for a source checkout and an editable
-    install; a wheel does not carry it.
-    """
-    path = Path(__file__).resolve().parents[2] / "data" / name
-    if not (path / "manifest.json").exists():
-        raise PhotosslError(
-            f"bundled dataset {name!r} not found at {path} (it ships with a source checkout of photossl; "
-            "make your own with photossl generate, see data/README.md)"
-        )
-    return path
+    candidates = [Path(str(files("photossl") / "_data" / name)),
+                  Path(__file__).resolve().parents[2] / "data" / name]  # a checkout whose link is missing
+    for path in candidates:
+        if (path / "manifest.json").exists():
+            return path
+    raise PhotosslError(
+        f"bundled dataset {name!r} not found at {candidates[0]} (this installation lacks photossl's package data; "
+        "reinstall photossl, or make a dataset with photossl generate, see data/README.md)"
+    )

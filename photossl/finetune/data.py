@@ -155,3 +155,8 @@ class FinetuneData:
     @property
     def normalisation(self) -> tuple[float, float]:
         return EPS_NORMALISATION
+
+    def eps_range(self) -> tuple[float, float]:
+        """(min, max) raw ε over the dataset's cells: the distribution the model was trained on."""
+        eps = self._dataset["eps"]
+        return float(eps.min()), float(eps.max())

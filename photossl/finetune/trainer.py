@@ -35,12 +35,13 @@ _ORDER_STREAM = 0x0DE5
 
 
 def versions() -> dict[str, str]:
-    import sklearn
+    # Not `import sklearn`: a network run would import it (seconds) for its version alone.
+    from importlib.metadata import version
 
     from photossl import __version__
 
     return {"photossl": str(__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
-            "scikit-learn": str(sklearn.__version__), "python": platform.python_version()}
+            "scikit-learn": version("scikit-learn"), "python": platform.python_version()}
 
 
 def _seed(stream: int, seed: int) -> int:
@@ -304,6 +305,7 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
     _refuse_finished(Path(out), overwrite)
     data = FinetuneData(config, keep_raw_eps=config.baseline != "none", dataset=dataset)
     threads = torch.get_num_threads()
+    created = not Path(out).exists()
     try:
         out = prepare_output(out, overwrite)
         if config.threads is not None:
@@ -326,6 +328,13 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
         write_yaml_record(out / "config.yaml", config_to_dict(config))
         write_json_record(out / METRICS_FILE, record)  # last: its presence marks a finished run
         return record
+    except BaseException:
+        if created:  # a run that failed before writing anything leaves no empty folder behind
+            try:
+                Path(out).rmdir()
+            except OSError:
+                pass
+        raise
     finally:
         data.close()
         torch.set_num_threads(threads)
@@ -463,6 +472,7 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
             "target": target.as_record(),
             "normalisation": list(data.normalisation),
             "image_size": data.image_size,
+            "eps_range": list(data.eps_range()),
             "method": method,
             "config": config_to_dict(config),
         },

@@ -149,12 +149,25 @@ def surrogate_cylinder_cell(
     return eps, {"radius": radius, "eps_in": eps_in, "eps_out": eps_out}
 
 
+def check_eps_dtype(array: np.ndarray, name: str = "permittivity") -> np.ndarray:
+    """``array`` itself when it holds real numbers; strings, objects and complex values raise one PhotosslError line.
+
+    Complex ε (absorbing media) is refused rather than truncated: the band solver models lossless dielectrics."""
+    kind = array.dtype.kind
+    if kind in "fiub":
+        return array
+    if kind == "c":
+        raise PhotosslError(f"{name} is complex ({array.dtype}): the solver and models take lossless, real ε; pass "
+                            "np.real(eps) yourself if the imaginary part is negligible")
+    if kind in "USO":
+        raise PhotosslError(f"{name} holds {'text' if kind in 'US' else 'Python objects'} (dtype {array.dtype}), not "
+                            "numbers: save a float array, e.g. np.save(path, eps.astype(float))")
+    raise PhotosslError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+
+
 def validate_eps(eps: np.ndarray, name: str = "permittivity") -> np.ndarray:
     """Return ``eps`` as float64 (N, N) or (B, N, N); NaN, inf, <= 0 or non-square maps raise PhotosslError."""
-    array = np.asarray(eps)
-    if array.dtype.kind not in "fiu":
-        raise PhotosslError(f"{name} must be a real numeric array, got dtype {array.dtype}")
-    array = array.astype(np.float64)
+    array = check_eps_dtype(np.asarray(eps), name).astype(np.float64)
     if array.ndim not in (2, 3):
         raise PhotosslError(f"{name} must be a 2-D (N, N) map or a (B, N, N) batch, got shape {array.shape}")
     if array.shape[-1] != array.shape[-2]:

@@ -42,16 +42,17 @@ class KPath:
     tick_labels: tuple[str, ...]
 
 
-HIGH_SYMMETRY_POINTS = {"G": (0.0, 0.0), "X": (0.5, 0.0), "M": (0.5, 0.5)}
+HIGH_SYMMETRY_POINTS = {"G": (0.0, 0.0), "X": (0.5, 0.0), "Y": (0.0, 0.5), "M": (0.5, 0.5)}
+_C4 = np.array([[0, -1], [1, 0]])
 
 
 def gxmg_path(points_per_segment: int = 16, vertices: str = "GXMG") -> KPath:
-    """The Gamma-X-M-Gamma path (or any sequence of 'G', 'X', 'M'), ``points_per_segment`` steps per segment."""
+    """The Gamma-X-M-Gamma path (or any sequence of 'G', 'X', 'Y', 'M'), ``points_per_segment`` steps per segment."""
     if points_per_segment < 1:
         raise PhotosslError(f"points per segment must be >= 1, got {points_per_segment}")
     unknown = set(vertices) - set(HIGH_SYMMETRY_POINTS)
     if unknown or len(vertices) < 2:
-        raise PhotosslError(f"path vertices must be two or more of G, X, M, got '{vertices}'")
+        raise PhotosslError(f"path vertices must be two or more of G, X, Y, M, got '{vertices}'")
     corners = np.array([HIGH_SYMMETRY_POINTS[v] for v in vertices])
     segments = []
     for start, stop in zip(corners[:-1], corners[1:]):
@@ -64,6 +65,19 @@ def gxmg_path(points_per_segment: int = 16, vertices: str = "GXMG") -> KPath:
     ticks = distance[:: points_per_segment]
     labels = tuple("Γ" if v == "G" else v for v in vertices)
     return KPath(kpoints, distance, ticks, labels)
+
+
+def irreducible_path_vertices(rotations) -> str:
+    """The high-symmetry path of a cell with point operations ``rotations`` (:func:`cell_point_group`).
+
+    With a 4-fold axis Γ-X-M-Γ is the usual path (the irreducible-zone edges of p4m). Without one, x and y are not
+    equivalent, so the path also runs along y: Γ-X-M-Γ-Y-M, the edges of the irreducible zone of a rectangular
+    (pmm) cell. Cells with less symmetry (p1, p2, pm, ...) have further inequivalent directions that no short path
+    covers; :func:`photossl.physics.band_report.compute_band_report` therefore reads complete gaps off the full
+    k-grid as well as the path.
+    """
+    has_c4 = any(np.array_equal(np.asarray(r), _C4) or np.array_equal(np.asarray(r), _C4.T) for r in rotations)
+    return "GXMG" if has_c4 else "GXMGYM"
 
 
 @dataclass(frozen=True)

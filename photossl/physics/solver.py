@@ -59,6 +59,16 @@ def plane_wave_basis(cutoff: float = DEFAULT_CUTOFF, shape: str = "circle") -> P
     return PlaneWaveBasis(g[order])
 
 
+def basis_too_small(cutoff: float, n_bands: int, shape: str = "circle", wanted: str | None = None) -> str:
+    """The message for a plane-wave cutoff whose basis holds fewer plane waves than ``n_bands``: names the cutoff
+    (the cause) and the smallest one that fits. ``wanted`` describes the bands needed (default 'n_bands = N')."""
+    size = plane_wave_basis(cutoff, shape).size
+    needed = next(c for c in range(1, n_bands + 2) if plane_wave_basis(c, shape).size >= n_bands)
+    waves = "plane wave" if size == 1 else "plane waves"
+    return (f"cutoff {cutoff:g} keeps {size} {waves}, fewer than {wanted or f'n_bands = {n_bands}'}: use a cutoff of "
+            f"{needed} or more (default {DEFAULT_CUTOFF:g}; 6 or more for accurate bands) or fewer bands")
+
+
 def pixel_fourier_coefficients(eps: torch.Tensor, differences: np.ndarray) -> torch.Tensor:
     """Exact Fourier coefficients of a pixel staircase at integer wavevectors ``differences`` (..., 2).
 
@@ -282,8 +292,10 @@ def solve_bands_full(
     batched = eps_np[None] if eps_np.ndim == 2 else eps_np
     k = _check_kpoints(kpoints)
     basis = plane_wave_basis(cutoff, basis_shape)
-    if not 1 <= n_bands <= basis.size:
-        raise PhotosslError(f"n_bands must be between 1 and the basis size {basis.size}, got {n_bands}")
+    if n_bands < 1:
+        raise PhotosslError(f"n_bands must be >= 1, got {n_bands}")
+    if n_bands > basis.size:
+        raise PhotosslError(basis_too_small(cutoff, n_bands, basis_shape))
 
     device = torch.device(device or "cpu")
     eps_t = torch.as_tensor(batched, dtype=dtype, device=device)

@@ -129,7 +129,7 @@ def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any
     rough_config = build_config(GenerateConfig, job.values["rough"])
     rough_dir = plan.out / "rough" / job.values["rough_dir"]
     rough = generate_rough_dataset(plan.data_dir, rough_dir, rough_config, workers=config.generate_workers,
-                                   progress=config.progress, log=log)
+                                   progress=config.progress, log=log, scheduler=config.scheduler)
     log(f"rough labels: {rough_dir} ({rough.cells_written} cells labelled now)")
     splits = resolve_splits(plan.data_dir, rough_config.n_cells, config.split_seed)
     # The rough-label run trains on the whole pretraining pool: make it the labelled pool of the rough data's split.

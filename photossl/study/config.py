@@ -56,7 +56,9 @@ class StudyConfig:
     with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
     ``figures``: draw error-vs-labels, DOS predictions, orbits and symmetry errors. ``diagnostics``: learned-symmetry
     diagnostics of every encoder on ``diagnostics_cells`` cells under ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
-    reference's error at its largest budget).
+    reference's error at its largest budget). ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``); the
+    data's chunks, the pretraining runs and the fine-tuning cells then run as tasks of its workers, which must see the
+    study folder and the data under the same paths (:mod:`photossl.cluster`); None: this process.
     """
 
     name: str = "study"
@@ -81,6 +83,7 @@ class StudyConfig:
     device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
     threads: int | None = None
     progress: bool = True
+    scheduler: str | None = None
 
     def __post_init__(self) -> None:
         # Mappings inside a dict field arrive as plain dicts: type each one (unknown keys are errors).
@@ -126,6 +129,10 @@ class StudyConfig:
             raise PhotosslError(
                 f"config key 'diagnostics_groups': unknown group '{bad[0]}' (allowed: {', '.join(FINITE_GROUPS)})"
             )
+        if self.scheduler is not None:
+            from photossl.cluster import check_address
+
+            self.scheduler = check_address(self.scheduler, "config key 'scheduler'")
         if self.at_error is not None and not self.at_error > 0:
             raise PhotosslError(f"config key 'at_error' must be > 0, got {self.at_error}")
         for key in STUDY_FINETUNE_KEYS:

@@ -17,7 +17,8 @@ from photossl.study.table import aggregate
 
 # ------------------------------------------------------------------------------------------ diagnostics, figures
 def _diagnostic_images(plan: StudyPlan, n: int):
-    """Raw-normalised cells for diagnostics: test, then validation, then the rest (no labels are read)."""
+    """(normalised cells, their dataset indices) for diagnostics: test, then validation, then the rest (no labels
+    are read)."""
     from photossl.data.loaders import load_arrays, open_cells
     from photossl.finetune import resolve_splits
 
@@ -27,10 +28,11 @@ def _diagnostic_images(plan: StudyPlan, n: int):
         splits = resolve_splits(plan.data_dir, n_cells, plan.config.split_seed)
         rest = np.setdiff1d(np.arange(n_cells), np.concatenate([splits.test, splits.validation]))
         order = np.concatenate([splits.test, splits.validation, rest])[:n]
-        images, _ = load_arrays(dataset, None, np.sort(order))
+        cells = np.sort(order)
+        images, _ = load_arrays(dataset, None, cells)
     finally:
         dataset.close()
-    return images
+    return images, cells
 
 
 def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
@@ -85,7 +87,7 @@ def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
     device = select_device(config.device)
     folder, figures = plan.out / "diagnostics", plan.out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    images = _diagnostic_images(plan, config.diagnostics_cells)
+    images, cell_ids = _diagnostic_images(plan, config.diagnostics_cells)
     results = {}
     for name, loaded in _encoders(plan, log).items():
         encoder = loaded.encoder.to(device)
@@ -108,8 +110,9 @@ def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
             replace_atomically(folder / f"{name}.nc", lambda tmp: table.to_netcdf(tmp, engine="h5netcdf"))
             results[name] = result
             if config.figures:
-                embeddings, labels, _ = orbit_embeddings(encoder, images[:8], "rot4")
-                plot_embedding_orbits(embeddings, labels, figures / f"orbits_{name}")
+                embeddings, labels, elements = orbit_embeddings(encoder, images[:8], "rot4")
+                plot_embedding_orbits(embeddings, labels, figures / f"orbits_{name}", element_names=elements,
+                                      cell_ids=[int(c) for c in cell_ids[:8]])
             accuracy = result["prediction"]["accuracy"] if result.get("prediction") else None
             log(f"diagnostics {name}: {len(images)} cells, {time.perf_counter() - tick:.0f} s"
                 + (f", transformation-prediction accuracy {accuracy:.3f}" if accuracy is not None else ""))
@@ -157,7 +160,9 @@ def plot_predictions(plan: StudyPlan, rows: list[dict], metric: str, log) -> lis
         if model.target.offset is not None:
             pred, truth = pred + model.target.offset, truth + model.target.offset
         stem = plan.out / "figures" / f"dos_predictions_{label}"
-        plot_dos_predictions(model.target.coords.get("freq"), truth, pred, stem, n=len(cells))
+        plot_dos_predictions(model.target.coords.get("freq"), truth, pred, stem, n=len(cells),
+                             cell_ids=[int(c) for c in cells],
+                             title=f"{label}: {budget} labels, seed {plan.config.seeds[0]} (test cells)")
         written.append(str(stem))
         log(f"figure {stem}.png: {label} at {budget} labels on test cells {cells.tolist()}")
     return written

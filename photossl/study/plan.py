@@ -158,7 +158,42 @@ def plan_study(config: StudyConfig, out: str | Path, data: str | Path | None = N
     # Budget-major order: every method's small-budget cells finish first, so an early look compares like with like.
     cells = [Cell(label, b, s) for b in config.all_budgets() for s in config.seeds for label in config.methods
              if b in config.budgets_of(label)]
+    check_budgets(config, source)
     return StudyPlan(config, out, data_dir, jobs, job_of, finetune_values, cells)
+
+
+def _planned_cell_count(config: StudyConfig, source: str | None) -> int | None:
+    """The number of cells the study's data will hold, read from a manifest or the generate settings (no cell is
+    read); None when that is not known yet."""
+    if source is None:
+        from photossl.data import preset_config
+
+        values = dict(config.generate)
+        return int(preset_config(values.pop("preset", "sibcl-p1"), **values).n_cells)
+    from photossl.data.storage import read_manifests
+
+    counts = {int(manifest["n_cells"]) for manifest in read_manifests(source).values()}
+    return counts.pop() if len(counts) == 1 else None
+
+
+def check_budgets(config: StudyConfig, source: str | None) -> None:
+    """Refuse a budget larger than the labelled pool before anything runs or is written (also for ``--dry-run``)."""
+    n_cells = _planned_cell_count(config, source)
+    if n_cells is None:
+        return
+    sizes = {k: v for k, v in (("n_test", config.n_test), ("n_validation", config.n_validation)) if v is not None}
+    if sizes or source is None:
+        from photossl.data.splits import make_splits
+
+        splits = make_splits(n_cells, config.split_seed, **sizes)
+    else:
+        from photossl.finetune import resolve_splits
+
+        splits = resolve_splits(source, n_cells, config.split_seed)
+    largest = max(config.all_budgets())
+    if largest > len(splits.labelled):
+        raise PhotosslError(f"budget {largest} exceeds the labelled pool of {len(splits.labelled)} cells "
+                            f"(split sizes {splits.sizes}); lower 'budgets' or enlarge the dataset")
 
 
 # ----------------------------------------------------------------------------------------------------------- data
@@ -187,7 +222,7 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
         values = dict(config.generate)
         preset = values.pop("preset", "sibcl-p1")
         result = generate_dataset(preset_config(preset, **values), plan.data_dir, workers=config.generate_workers,
-                                  progress=config.progress, log=log)
+                                  progress=config.progress, log=log, scheduler=config.scheduler)
         log(f"data: {plan.data_dir} ({result.cells_written} cells generated, {result.cells_reused} reused, "
             f"{result.seconds:.0f} s)")
     elif plan.data_dir != Path(source):
@@ -242,3 +277,27 @@ def read_cell(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if isinstance(record, dict) else None
+
+
+def changed_cells(plan: StudyPlan, only: set[str] | None = None) -> list[str]:
+    """Ids of the finished cells (record ok) whose settings differ from the plan's: their fine-tuning settings or the
+    pretraining checkpoint they started from (the one on disk now, if any). Rerunning them replaces their results."""
+    import dataclasses
+
+    changed = []
+    for cell in plan.cells:
+        if only is not None and cell.label not in only:
+            continue
+        record = read_cell(cell_path(plan, cell))
+        if record is None or record.get("status") != "ok":
+            continue
+        job = plan.jobs.get(plan.job_of.get(cell.label, ""))
+        probe = dataclasses.replace(plan)
+        if job is not None and job.checkpoint_sha256 is None:  # the weights on disk now (a rerun pretrains anew
+            run_dir = plan.out / "pretrain" / job.name  # when there are none)
+            weights = run_dir / ("model.pt" if job.kind == "cheap-label" else "checkpoint.pt")
+            sha = file_sha256(weights) if weights.exists() else None
+            probe.jobs = {**plan.jobs, job.name: dataclasses.replace(job, checkpoint_sha256=sha)}
+        if record.get("fingerprint") != cell_fingerprint(probe, cell):
+            changed.append(cell.id)
+    return changed

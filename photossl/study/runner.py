@@ -21,7 +21,7 @@ Layout of STUDY::
 
 A rerun skips every cell whose record says ok and whose fingerprint (fine-tuning settings and the pretraining
 checkpoint's sha256) still matches; failed, missing and stale cells run again. Pretraining runs resume from their
-checkpoints.
+checkpoints. With ``scheduler`` set they and the cells run as tasks of a Dask cluster (:mod:`photossl.study.dask_run`).
 """
 
 from __future__ import annotations
@@ -44,11 +44,13 @@ from photossl.study.cheap_label import label_costs, mark_finished_cheap_label, r
 from photossl.study.config import StudyConfig
 from photossl.study.plan import (
     Cell,
+    PretrainJob,
     StudyPlan,
     cell_values,
     file_sha256,
     cell_fingerprint,
     cell_path,
+    changed_cells,
     plan_study,
     prepare_data,
     read_cell,
@@ -89,47 +91,57 @@ def run_pretraining(plan: StudyPlan, log: Callable[[str], None], only: set[str] 
     for job in plan.jobs.values():
         if only is not None and not only.intersection(job.labels):
             continue
-        if job.kind == "cheap-label":  # rough labels, then the network trained on them
-            run_cheap_label_job(plan, job, log)
-            continue
-        run_dir = plan.out / "pretrain" / job.name
-        tick = time.perf_counter()
-        log(f"pretrain {job.name} (for {', '.join(job.labels)}) -> {run_dir}")
-        try:
-            summary = pretrain(make_config(job.values), run_dir, resume=True, echo=log)
-            if summary.get("status") not in ("complete", None):
-                raise PhotosslError(f"pretraining ended with status {summary.get('status')}")
-            job.status = "ok"
-            job.checkpoint_sha256 = file_sha256(run_dir / "checkpoint.pt")
-            probe = summary.get("final_probe_rel_l1")
-            log(f"pretrain {job.name}: done in {time.perf_counter() - tick:.0f} s"
-                + (f", ridge-probe validation DOS error {probe:.4g}" if probe is not None else ""))
-        except WriteError:  # a full disk or a refused permission stops the study: rerun once it is fixed
-            raise
-        except Exception as err:  # noqa: BLE001 - a failed method must not stop the others
-            job.status, job.error = "failed", f"{type(err).__name__}: {err}"
-            log(f"pretrain {job.name}: FAILED ({job.error}); its cells will be reported as failed")
-        job.wall_time_s = round(time.perf_counter() - tick, 3)
+        run_job(plan, job, log)
+
+
+def run_job(plan: StudyPlan, job: PretrainJob, log: Callable[[str], None]) -> None:
+    """Run (or resume) one pretraining run and set its status; never raises for a failure other than a failed write."""
+    if job.kind == "cheap-label":  # rough labels, then the network trained on them
+        run_cheap_label_job(plan, job, log)
+        return
+    run_dir = plan.out / "pretrain" / job.name
+    tick = time.perf_counter()
+    log(f"pretrain {job.name} (for {', '.join(job.labels)}) -> {run_dir}")
+    try:
+        summary = pretrain(make_config(job.values), run_dir, resume=True, echo=log)
+        if summary.get("status") not in ("complete", None):
+            raise PhotosslError(f"pretraining ended with status {summary.get('status')}")
+        job.status = "ok"
+        job.checkpoint_sha256 = file_sha256(run_dir / "checkpoint.pt")
+        probe = summary.get("final_probe_rel_l1")
+        log(f"pretrain {job.name}: done in {time.perf_counter() - tick:.0f} s"
+            + (f", ridge-probe validation DOS error {probe:.4g}" if probe is not None else ""))
+    except WriteError:  # a full disk or a refused permission stops the study: rerun once it is fixed
+        raise
+    except Exception as err:  # noqa: BLE001 - a failed method must not stop the others
+        job.status, job.error = "failed", f"{type(err).__name__}: {err}"
+        log(f"pretrain {job.name}: FAILED ({job.error}); its cells will be reported as failed")
+    job.wall_time_s = round(time.perf_counter() - tick, 3)
 
 
 def mark_finished_pretraining(plan: StudyPlan) -> None:
     """Mark as ok the pretraining runs that this call did not run but another finished (their run.json says so)."""
+    for job in plan.jobs.values():
+        mark_finished_job(plan, job)
+
+
+def mark_finished_job(plan: StudyPlan, job: PretrainJob) -> None:
+    """Mark ``job`` ok (with its checkpoint's sha256) when it is pending and its run has finished."""
     import json
 
-    for job in plan.jobs.values():
-        if job.kind == "cheap-label":
-            mark_finished_cheap_label(plan, job)
-            continue
-        run_dir = plan.out / "pretrain" / job.name
-        if job.status != "pending" or not (run_dir / "checkpoint.pt").exists():
-            continue
-        try:
-            status = json.loads((run_dir / "run.json").read_text()).get("status")
-        except (OSError, ValueError):
-            continue
-        if status == "complete":
-            job.status = "ok"
-            job.checkpoint_sha256 = file_sha256(run_dir / "checkpoint.pt")
+    if job.kind == "cheap-label":
+        mark_finished_cheap_label(plan, job)
+        return
+    run_dir = plan.out / "pretrain" / job.name
+    if job.status != "pending" or not (run_dir / "checkpoint.pt").exists():
+        return
+    try:
+        status = json.loads((run_dir / "run.json").read_text()).get("status")
+    except (OSError, ValueError):
+        return
+    if status == "complete":
+        job.status = "ok"
+        job.checkpoint_sha256 = file_sha256(run_dir / "checkpoint.pt")
 
 
 def run_cell(plan: StudyPlan, cell: Cell, fingerprint: str, log: Callable[[str], None],
@@ -148,7 +160,7 @@ def run_cell(plan: StudyPlan, cell: Cell, fingerprint: str, log: Callable[[str],
         config = make_finetune_config(cell_values(plan, cell))
         dataset = None
         if datasets is not None:
-            key = (config.target, config.polarization)
+            key = (str(config.data), config.target, config.polarization)
             if key not in datasets:
                 datasets[key] = open_target_dataset(config.data, config)
             dataset = datasets[key]
@@ -184,6 +196,12 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None 
         log(f"resuming: {counts['skipped']} of {len(mine)} cells already done")
     bar = tqdm(todo, desc="study cells", unit="cell", disable=not plan.config.progress, dynamic_ncols=True,
                file=sys.stderr)
+    bar_log = log
+
+    def log(message: str) -> None:  # above the live bar, which is redrawn below the line (as tqdm.write does)
+        with tqdm.external_write_mode(file=sys.stderr):
+            bar_log(message)
+
     datasets: dict = {}
     try:
         for cell, fingerprint in bar:
@@ -204,20 +222,39 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None 
     return counts
 
 
+def run_here(plan: StudyPlan, log: Callable[[str], None],
+             only: set[str] | None = None) -> tuple[dict[str, int], float, float]:
+    """Pretraining, then the grid, in this process: (cell counts, pretraining seconds, grid seconds)."""
+    tick = time.perf_counter()
+    run_pretraining(plan, log, only)
+    if only is not None:  # the other methods' finished runs still feed the diagnostics
+        mark_finished_pretraining(plan)
+    pretrain_time = time.perf_counter() - tick
+    tick = time.perf_counter()
+    counts = run_grid(plan, log, only)
+    return counts, pretrain_time, time.perf_counter() - tick
+
+
 # --------------------------------------------------------------------------------------------------------- main
 def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = None,
-              echo: Callable[[str], None] | None = None, only: list[str] | None = None) -> dict[str, Any]:
+              echo: Callable[[str], None] | None = None, only: list[str] | None = None,
+              rerun_changed: bool = False) -> dict[str, Any]:
     """Run (or resume) the study ``config`` in folder ``out``; returns the summary (also STUDY/summary.json).
 
     ``data`` overrides the config's data source. ``echo`` receives one-line progress messages. ``only``: run the
     pretraining and cells of these method labels alone (several processes or machines sharing STUDY can each take
     some methods once the data is ready); the table, figures and diagnostics cover every finished cell and run.
+    Finished cells whose settings changed are refused (nothing runs) unless ``rerun_changed``, which replaces them.
     """
     import yaml
 
     from photossl.evaluation import plot_error_vs_labels
 
     started = time.perf_counter()
+    if config.scheduler is not None:  # workers elsewhere would resolve relative paths against their own folders
+        from photossl.study.dask_run import absolute_paths
+
+        out, data = absolute_paths(config, out, data)
     plan = plan_study(config, out, data)
     selected = None
     if only is not None:
@@ -228,6 +265,11 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
             raise PhotosslError(f"--only names '{unknown[0]}', which is not a method of this study "
                                 f"({', '.join(config.methods)})")
         selected = set(only)
+    stale = changed_cells(plan, selected)
+    if stale and not rerun_changed:
+        shown = ", ".join(stale[:4]) + (f" and {len(stale) - 4} more" if len(stale) > 4 else "")
+        raise PhotosslError(f"{len(stale)} finished cells ran with other settings ({shown}); pass --rerun-changed to "
+                            "run them again and replace their results, or choose another --out")
     plan.out.mkdir(parents=True, exist_ok=True)
     log = StudyLog(plan.out / "study.log", echo)
     at_start = hardware()
@@ -238,15 +280,17 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
         f"(load average {at_start.get('load_average')})")
     write_text_atomic(plan.out / "study.yaml", yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
-    n_cells = prepare_data(plan, data, log)
-    tick = time.perf_counter()
-    run_pretraining(plan, log, selected)
-    if selected is not None:  # the other methods' finished runs still feed the diagnostics
-        mark_finished_pretraining(plan)
-    pretrain_time = time.perf_counter() - tick
-    tick = time.perf_counter()
-    counts = run_grid(plan, log, selected)
-    grid_time = time.perf_counter() - tick
+    try:
+        n_cells = prepare_data(plan, data, log)
+        if config.scheduler is not None:  # pretraining runs and cells as tasks of a Dask cluster
+            from photossl.study.dask_run import run_on_dask
+
+            counts, pretrain_time, grid_time = run_on_dask(plan, log, selected)
+        else:
+            counts, pretrain_time, grid_time = run_here(plan, log, selected)
+    except KeyboardInterrupt:
+        log(f"study {config.name}: interrupted; finished cells are kept, rerun the same command to resume")
+        raise
 
     rows, metric = results_rows(plan)
     csv_path, _ = write_results(plan, rows, metric)
@@ -264,6 +308,7 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
         "wall_time_s_this_call": {"pretraining": round(pretrain_time, 1), "grid": round(grid_time, 1)},
         "hardware_at_start": at_start,
         "torch_threads_per_run": config.threads,
+        "scheduler": config.scheduler,
     }
     costs = label_costs(plan)
     if costs:  # what the cheap-label methods' rough labels cost, in exact labels

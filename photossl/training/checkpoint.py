@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from photossl.files import replace_atomically
+from photossl.files import load_torch_file, replace_atomically
 from photossl.errors import PhotosslError
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -76,13 +76,10 @@ def load_checkpoint(run_or_file: str | Path, map_location: str | torch.device = 
     path = checkpoint_path(run_or_file)
     if not path.exists():
         raise PhotosslError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # a truncated or foreign file: report it in one line
-        first_line = str(err).splitlines()[0] if str(err) else ""
-        raise PhotosslError(f"cannot read checkpoint {path}: {type(err).__name__}: {first_line}") from None
+    remedy = "pass a run folder written by photossl pretrain (if it is damaged, delete the file and rerun the pretraining)"
+    payload = load_torch_file(path, "photossl pretraining checkpoint", remedy, map_location)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise PhotosslError(f"{path} is not a photossl pretraining checkpoint")
+        raise PhotosslError(f"{path} is not a photossl pretraining checkpoint; {remedy}")
     return payload
 
 

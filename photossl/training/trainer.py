@@ -428,24 +428,34 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
     pool = _Pool(data.pretrain if data.surrogate is None else torch.cat([data.pretrain, data.surrogate]))
     last_row: dict[str, Any] = {}
     epochs_this_call = 0
+    saved = start_epoch  # epochs in the checkpoint on disk
     try:
         for epoch in range(start_epoch, config.epochs):
             last_row = _train_epoch(config, runtime, train_model, model, pool, plan, pipeline, generator, optimizer,
                                     schedule, scaler, epoch, data)
             if runtime.is_main:
                 log.append(last_row)
+                echo(epoch_line(last_row, config.epochs))
             epochs_this_call += 1
             done = epoch + 1
             interrupted = stop_after_epochs is not None and epochs_this_call >= stop_after_epochs
             if done % config.checkpoint_every == 0 or done == config.epochs or interrupted:
                 _save_checkpoint(out, config, runtime, model, optimizer, schedule, scaler, generator, done,
                                  data.in_channels, history)
+                saved = done
             if interrupted and done < config.epochs:
                 echo(f"stopped after epoch {done} of {config.epochs}; continue with --resume")
                 run_record.update(status="interrupted", epochs_completed=done)
                 if runtime.is_main:
                     write_json_record(out / "run.json", run_record)
                 return run_record
+    except KeyboardInterrupt:  # Ctrl-C: the record says so; --resume continues from the last checkpoint
+        run_record.update(status="interrupted", epochs_completed=saved,
+                          interrupted=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        if runtime.is_main:
+            write_json_record(out / "run.json", run_record)
+            echo(f"interrupted; the checkpoint holds {saved} of {config.epochs} epochs, continue with --resume")
+        raise
     finally:
         if log is not None:
             log.close()
@@ -465,6 +475,20 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
         run_record["wall_time_s_last_call"] = round(time.time() - started, 3)
         write_json_record(out / "run.json", run_record)
     return run_record
+
+
+def epoch_line(row: dict[str, Any], epochs: int) -> str:
+    """The line printed after each epoch: loss, prediction accuracy, the online probe's read-out and the time."""
+    parts = [f"epoch {row['epoch']}/{epochs}: loss {row['loss']:.4f}"]
+    if row.get("predict_acc") is not None:
+        parts.append(f"transformation-prediction accuracy {row['predict_acc']:.1%}")
+    if row.get("probe_rel_l1") is not None:
+        parts.append(f"ridge-probe DOS error {row['probe_rel_l1']:.2%}")
+    if row.get("knn_top1") is not None:
+        parts.append(f"kNN top-1 {row['knn_top1']:.1%}")
+    if row.get("epoch_time_s") is not None:
+        parts.append(f"{row['epoch_time_s']:.1f} s")
+    return ", ".join(parts)
 
 
 def _optimizer(config: PretrainConfig, model: nn.Module, lr: float) -> torch.optim.Optimizer:

@@ -19,17 +19,6 @@ def invoke(*args):
     return CliRunner().invoke(cli, ["generate", *map(str, args)])
 
 
-def assert_refused(result, *fragments):
-    """A one-line error naming ``fragments``, exit code != 0, no traceback."""
-    assert result.exit_code != 0, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.output
-    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-
-
 def test_cli_writes_the_reference_dataset(reference_dataset, reference_args, hashes, tmp_path):
     result = invoke(*reference_args(tmp_path / "ds", "--workers", 1))
     assert result.exit_code == 0, result.output
@@ -65,13 +54,13 @@ def test_shards_make_the_unsharded_dataset(tmp_path, reference_dataset, referenc
     assert dataset_sha256(open_dataset([only_shard0, second])) == expected
 
 
-def test_corrupt_chunk_is_refused_by_name(reference_dataset, reference_args, copy_dataset, hashes):
+def test_corrupt_chunk_is_refused_by_name(reference_dataset, reference_args, copy_dataset, hashes, one_line_error):
     ds = copy_dataset(reference_dataset)
     victim = ds / "chunks" / chunk_name(8)
     victim.write_bytes(victim.read_bytes()[:1000])
     before = hashes(ds)
     result = invoke(*reference_args(ds, "--workers", 1))
-    assert_refused(result, "chunk-00000008.nc", "corrupt or truncated", "delete it")
+    one_line_error(result, "chunk-00000008.nc", "corrupt or truncated", "delete it")
     assert hashes(ds) == before  # nothing rewritten; the corrupt file is left for the user to inspect
     assert not (ds / "generate.lock").exists()
     victim.unlink()
@@ -80,13 +69,13 @@ def test_corrupt_chunk_is_refused_by_name(reference_dataset, reference_args, cop
     assert hashes(ds) == hashes(reference_dataset)
 
 
-def test_second_writer_is_refused(reference_dataset, reference_args, copy_dataset, hashes):
+def test_second_writer_is_refused(reference_dataset, reference_args, copy_dataset, hashes, one_line_error):
     ds = copy_dataset(reference_dataset)
     (ds / "chunks" / chunk_name(16)).unlink()
     before = hashes(ds)
     (ds / "generate.lock").write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     result = invoke(*reference_args(ds, "--workers", 1))
-    assert_refused(result, "another photossl generate", f"pid {os.getpid()}", "generate.lock")
+    one_line_error(result, "another photossl generate", f"pid {os.getpid()}", "generate.lock")
     assert hashes(ds) == before
     assert (ds / "generate.lock").exists()  # still the other writer's
 
@@ -95,27 +84,27 @@ def test_second_writer_is_refused(reference_dataset, reference_args, copy_datase
     ("--seed", 6, "seed"), ("--n-bands", 4, "n_bands"), ("--preset", "essl-pm", "group"),
     ("--solver-option", "cutoff=2", "solver_options"),
 ])
-def test_changed_config_is_refused(reference_dataset, reference_args, copy_dataset, hashes, option, value, key):
+def test_changed_config_is_refused(reference_dataset, reference_args, copy_dataset, hashes, option, value, key, one_line_error):
     ds = copy_dataset(reference_dataset)
     before = hashes(ds)
     result = invoke(*reference_args(ds, "--workers", 1), option, value)  # the later option wins
-    assert_refused(result, "another config", key, "--out")
+    one_line_error(result, "another config", key, "--out")
     assert hashes(ds) == before
     assert not (ds / "generate.lock").exists()
 
 
-def test_bad_options_are_one_line_errors(tmp_path):
-    assert_refused(invoke("--out", tmp_path / "a", "--shard", "2/2"), "0 <= I < N")
-    assert_refused(invoke("--out", tmp_path / "a", "--shard", "x"), "I/N")
-    assert_refused(invoke("--out", tmp_path / "a", "--filling-range", "0.5"), "LOW,HIGH")
-    assert_refused(invoke("--out", tmp_path / "a", "--polarizations", "tm,tx"), "polarizations")
-    assert_refused(invoke("--out", tmp_path / "a", "--workers", 0), "workers")
-    assert_refused(invoke("--out", tmp_path / "a", "--solver-option", "cutoff"), "KEY=VALUE")
-    assert_refused(invoke("--out", tmp_path / "a", "--solver-option", "cutof=3"), "cutof")
+def test_bad_options_are_one_line_errors(tmp_path, one_line_error):
+    one_line_error(invoke("--out", tmp_path / "a", "--shard", "2/2"), "0 <= I < N")
+    one_line_error(invoke("--out", tmp_path / "a", "--shard", "x"), "I/N")
+    one_line_error(invoke("--out", tmp_path / "a", "--filling-range", "0.5"), "LOW,HIGH")
+    one_line_error(invoke("--out", tmp_path / "a", "--polarizations", "tm,tx"), "polarizations")
+    one_line_error(invoke("--out", tmp_path / "a", "--workers", 0), "workers")
+    one_line_error(invoke("--out", tmp_path / "a", "--solver-option", "cutoff"), "KEY=VALUE")
+    one_line_error(invoke("--out", tmp_path / "a", "--solver-option", "cutof=3"), "cutof")
     assert not (tmp_path / "a" / "manifest.json").exists()
 
 
-def test_config_file_and_options(tmp_path):
+def test_config_file_and_options(tmp_path, one_line_error):
     config_file = tmp_path / "gen.yaml"
     config_file.write_text("preset: p4m\nn_cells: 3\nsize: 16\ngrid_size: 5\nn_bands: 4\nseed: 2\n"
                            "solver_options: {cutoff: 2.0}\n")
@@ -126,13 +115,13 @@ def test_config_file_and_options(tmp_path):
     assert (config["preset"], config["group"], config["seed"], config["n_cells"]) == ("p4m", "p4m", 3, 3)
     assert config["targets"] == ["dos"] and config["solver_options"]["cutoff"] == 2.0
     (tmp_path / "bad.yaml").write_text("n_cels: 3\n")
-    assert_refused(invoke("--config", tmp_path / "bad.yaml", "--out", tmp_path / "d"), "n_cels")
+    one_line_error(invoke("--config", tmp_path / "bad.yaml", "--out", tmp_path / "d"), "n_cels")
 
 
-def test_mpb_missing_is_a_clear_error(tmp_path, monkeypatch):
+def test_mpb_missing_is_a_clear_error(tmp_path, monkeypatch, one_line_error):
     monkeypatch.setenv("PATH", str(tmp_path))
     result = invoke("--out", tmp_path / "m", "--solver", "mpb", "--n-cells", 2)
-    assert_refused(result, "mpb", "PATH")
+    one_line_error(result, "mpb", "PATH")
     assert not (tmp_path / "m" / "manifest.json").exists()
 
 

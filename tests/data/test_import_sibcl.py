@@ -78,15 +78,6 @@ def invoke(*args):
     return CliRunner().invoke(cli, ["import-sibcl", *map(str, args), "--no-progress"])
 
 
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code != 0, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
-
-
 def open_chunks(out):
     manifest = json.loads((out / "manifest.json").read_text())
     parts = [xr.open_dataset(out / "chunks" / name, engine="h5netcdf") for name in sorted(manifest["chunks"])]
@@ -202,7 +193,7 @@ def test_missing_optional_groups_are_skipped(tmp_path):
 
 
 @pytest.mark.parametrize("bad_value, words", [(np.nan, "NaN"), (0.0, "<= 0"), (-3.0, "<= 0")])
-def test_bad_permittivity_is_a_one_line_error_naming_the_cell(tmp_path, bad_value, words):
+def test_bad_permittivity_is_a_one_line_error_naming_the_cell(tmp_path, bad_value, words, one_line_error):
     def poison(key, data):
         if key == 3:
             data["unitcell/mpbepsimage"][2, 5] = bad_value
@@ -211,40 +202,40 @@ def test_bad_permittivity_is_a_one_line_error_naming_the_cell(tmp_path, bad_valu
     write_sibcl(source, edit=poison)
     out = tmp_path / "ds"
     result = invoke(source, "--out", out, "--chunk-size", 2)
-    assert_one_line_error(result, "cell 3", words)
+    one_line_error(result, "cell 3", words)
     assert not (out / "manifest.json").exists() and not (out / "chunks").exists()  # nothing half-written
 
 
 @pytest.mark.parametrize("group", ["unitcell/mpbepsimage", "mpbcal/DOS"])
-def test_missing_required_group_is_named(tmp_path, group):
+def test_missing_required_group_is_named(tmp_path, group, one_line_error):
     drop = (group,) if group != "mpbcal/DOS" else ("mpbcal/DOS", "mpbcal/DOSn")
     source = tmp_path / "missing.h5"
     write_sibcl(source, n_cells=2, drop=drop)
-    assert_one_line_error(invoke(source, "--out", tmp_path / "ds"), group)
+    one_line_error(invoke(source, "--out", tmp_path / "ds"), group)
 
 
-def test_missing_entry_of_one_cell_is_named(tmp_path):
+def test_missing_entry_of_one_cell_is_named(tmp_path, one_line_error):
     source = tmp_path / "holes.h5"
     write_sibcl(source, n_cells=4)
     with h5py.File(source, "a") as handle:
         del handle["mpbcal/efreq/2"]
-    assert_one_line_error(invoke(source, "--out", tmp_path / "ds"), "mpbcal/efreq", "cell 2")
+    one_line_error(invoke(source, "--out", tmp_path / "ds"), "mpbcal/efreq", "cell 2")
 
 
-def test_truncated_and_foreign_files_are_one_line_errors(tmp_path):
+def test_truncated_and_foreign_files_are_one_line_errors(tmp_path, one_line_error):
     source = tmp_path / "cut.h5"
     write_sibcl(source, n_cells=4)
     data = source.read_bytes()
     source.write_bytes(data[: len(data) // 2])
-    assert_one_line_error(invoke(source, "--out", tmp_path / "ds"), "cut.h5", "cannot read")
+    one_line_error(invoke(source, "--out", tmp_path / "ds"), "cut.h5", "cannot read")
     text = tmp_path / "notes.h5"
     text.write_text("not hdf5\n")
-    assert_one_line_error(invoke(text, "--out", tmp_path / "ds"), "notes.h5")
-    assert_one_line_error(invoke(tmp_path / "absent.h5", "--out", tmp_path / "ds"), "not found")
+    one_line_error(invoke(text, "--out", tmp_path / "ds"), "notes.h5")
+    one_line_error(invoke(tmp_path / "absent.h5", "--out", tmp_path / "ds"), "not found")
     assert not (tmp_path / "ds").exists()
 
 
-def test_existing_output_is_refused_unless_same_import_or_overwrite(tmp_path):
+def test_existing_output_is_refused_unless_same_import_or_overwrite(tmp_path, one_line_error):
     first, second = tmp_path / "a.h5", tmp_path / "b.h5"
     write_sibcl(first, n_cells=3, seed=1)
     cells_b = write_sibcl(second, n_cells=4, seed=2)
@@ -257,8 +248,8 @@ def test_existing_output_is_refused_unless_same_import_or_overwrite(tmp_path):
     assert again.exit_code == 0 and "nothing to do" in again.output, again.output
     assert chunk.stat().st_mtime_ns == stamp
 
-    assert_one_line_error(invoke(second, "--out", out), "--overwrite")
-    assert_one_line_error(invoke(first, "--out", out, "--chunk-size", 2), "--overwrite")
+    one_line_error(invoke(second, "--out", out), "--overwrite")
+    one_line_error(invoke(first, "--out", out, "--chunk-size", 2), "--overwrite")
     (out / "splits-seed0.json").write_text("{}")
     replaced = invoke(second, "--out", out, "--overwrite")
     assert replaced.exit_code == 0, replaced.output
@@ -270,8 +261,8 @@ def test_existing_output_is_refused_unless_same_import_or_overwrite(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "keep.txt").write_text("mine")
-    assert_one_line_error(invoke(first, "--out", other), "not a photossl dataset")
-    assert_one_line_error(invoke(first, "--out", other, "--overwrite"), "not a photossl dataset")
+    one_line_error(invoke(first, "--out", other), "not a photossl dataset")
+    one_line_error(invoke(first, "--out", other, "--overwrite"), "not a photossl dataset")
     assert (other / "keep.txt").read_text() == "mine"
 
 
@@ -312,12 +303,12 @@ def test_bad_arguments(tmp_path):
         import_sibcl(source, tmp_path / "ds", chunk_size=0)
 
 
-def test_unlabelled_files_need_no_dos_flag(tmp_path):
+def test_unlabelled_files_need_no_dos_flag(tmp_path, one_line_error):
     source = tmp_path / "ul-tm.h5"
     dos_groups = ("mpbcal/DOS", "mpbcal/DOSn", "mpbcal/DOSeldiff", "mpbcal/DOSeldiffn", "mpbcal/efreq",
                   "mpbcal/grpvel", "mpbcal/bandgap")
     cells = write_sibcl(source, n_cells=3, drop=dos_groups)
-    assert_one_line_error(invoke(source, "--out", tmp_path / "ds"), "mpbcal/DOS", "--no-dos")
+    one_line_error(invoke(source, "--out", tmp_path / "ds"), "mpbcal/DOS", "--no-dos")
     result = invoke(source, "--out", tmp_path / "ds", "--no-dos")
     assert result.exit_code == 0, result.output
     manifest, (part,) = open_chunks(tmp_path / "ds")

@@ -22,15 +22,6 @@ def _ok(result):
     return result
 
 
-def _one_line_error(result, *fragments):
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.startswith("Error")]
-    assert len(lines) == 1, result.output
-    for fragment in fragments:
-        assert fragment in lines[0], result.output
-
-
 def _metrics(ft):
     return json.loads((ft / "metrics.json").read_text())
 
@@ -92,15 +83,15 @@ def test_classical_baselines(tiny_data, tmp_path, baseline):
     assert record["hyperparameters"]["alpha"] > 0 and (ft / "model.npz").exists()
 
 
-def test_budget_larger_than_the_labelled_pool(tiny_data, tmp_path):
+def test_budget_larger_than_the_labelled_pool(tiny_data, tmp_path, one_line_error):
     result = _invoke("--data", tiny_data, "--budget", 10_000, "--out", tmp_path / "ft", *FAST)
-    _one_line_error(result, "budget 10000 exceeds the labelled pool of 76 cells")
+    one_line_error(result, "budget 10000 exceeds the labelled pool of 76 cells")
 
 
-def test_refuses_to_overwrite_a_finished_run(tiny_data, tmp_path):
+def test_refuses_to_overwrite_a_finished_run(tiny_data, tmp_path, one_line_error):
     ft = tmp_path / "ft"
     _ok(_invoke("--data", tiny_data, "--baseline", "ridge", "--budget", 10, "--out", ft, "--no-progress"))
-    _one_line_error(_invoke("--data", tiny_data, "--baseline", "ridge", "--budget", 10, "--out", ft), "--overwrite")
+    one_line_error(_invoke("--data", tiny_data, "--baseline", "ridge", "--budget", 10, "--out", ft), "--overwrite")
     _ok(_invoke("--data", tiny_data, "--baseline", "ridge", "--budget", 12, "--out", ft, "--overwrite"))
     assert _metrics(ft)["budget"] == 12
 
@@ -113,16 +104,25 @@ def test_refuses_to_overwrite_a_finished_run(tiny_data, tmp_path):
     ({"budget": 10, "mode": "frozen"}, "needs a pretrained encoder"),
     ({"budget": 10, "epochs": "many"}, "'epochs' must be an integer"),
 ])
-def test_bad_configs_are_one_line_errors(tiny_data, tmp_path, config, fragment):
+def test_bad_configs_are_one_line_errors(tiny_data, tmp_path, config, fragment, one_line_error):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
-    _one_line_error(_invoke("--config", path, "--data", tiny_data, "--out", tmp_path / "ft"), fragment)
+    one_line_error(_invoke("--config", path, "--data", tiny_data, "--out", tmp_path / "ft"), fragment)
     assert not (tmp_path / "ft" / "metrics.json").exists()
 
 
-def test_missing_inputs_are_one_line_errors(tiny_data, tmp_path):
-    _one_line_error(_invoke("--out", tmp_path / "a"), "needs a dataset")
-    _one_line_error(_invoke("--data", tmp_path / "nowhere", "--out", tmp_path / "b"), "not found")
-    _one_line_error(_invoke("--data", tiny_data, "--pretrained", tmp_path / "norun", "--out", tmp_path / "c"),
+def test_missing_inputs_are_one_line_errors(tiny_data, tmp_path, one_line_error):
+    one_line_error(_invoke("--out", tmp_path / "a"), "needs a dataset")
+    one_line_error(_invoke("--data", tmp_path / "nowhere", "--out", tmp_path / "b"), "not found")
+    one_line_error(_invoke("--data", tiny_data, "--pretrained", tmp_path / "norun", "--out", tmp_path / "c"),
                     "no checkpoint")
-    _one_line_error(_invoke("--data", tiny_data, "--polarization", "te", "--out", tmp_path / "d"), "no TE")
+    one_line_error(_invoke("--data", tiny_data, "--polarization", "te", "--out", tmp_path / "d"), "no TE")
+
+
+def test_a_junk_file_as_pretrained_is_one_line(tiny_data, tmp_path, one_line_error):
+    junk = tmp_path / "weights.bin"
+    junk.write_bytes(b"just some bytes, not a checkpoint\n" * 20)
+    line = one_line_error(_invoke("--data", tiny_data, "--pretrained", junk, "--out", tmp_path / "ft", *FAST),
+                          f"{junk} is not a readable photossl pretraining checkpoint", "photossl pretrain")
+    assert "weights_only" not in line and len(line) < 250 + len(str(junk))
+    assert not (tmp_path / "ft").exists()

@@ -2,10 +2,13 @@
 the file, the previous file intact, no temporary file, and a rerun gives what an uninterrupted run gives."""
 
 import errno
+import io
 import json
 import os
 
+import numpy as np
 import pytest
+import xarray as xr
 from click.testing import CliRunner
 
 from photossl.cli.main import cli
@@ -63,4 +66,8 @@ def test_a_failed_write_keeps_the_previous_predictions(tiny_data, tmp_path, fail
     fail_write(None)
     preds.unlink()
     assert CliRunner().invoke(cli, command).exit_code == 0
-    assert preds.read_bytes() == before  # the rerun writes the same bytes
+    # the rerun writes the same predictions; only the provenance's time stamp differs
+    again, first = xr.load_dataset(preds, engine="h5netcdf"), xr.load_dataset(io.BytesIO(before), engine="h5netcdf")
+    assert again.drop_attrs().identical(first.drop_attrs())
+    assert set(again.attrs) == set(first.attrs)
+    assert all(np.array_equal(again.attrs[k], first.attrs[k]) for k in first.attrs if k != "created")

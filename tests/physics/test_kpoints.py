@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from photossl.errors import PhotosslError
-from photossl.physics import gxmg_path, monkhorst_pack_grid, reduce_kpoints, sibcl_grid
+from photossl.physics import cell_point_group, gxmg_path, monkhorst_pack_grid, reduce_kpoints, sibcl_grid
 from photossl.physics.plane_groups import D4_ROTATIONS
 
 
@@ -41,3 +41,14 @@ def test_path():
     assert path.tick_labels == ("Γ", "X", "M", "Γ")
     with pytest.raises(PhotosslError):
         gxmg_path(4, "GQ")
+
+
+@pytest.mark.parametrize("group, vertices", [("p4m", "GXMG"), ("p4", "GXMG"), ("p4g", "GXMG"), ("p1", "GXMGYM"),
+                                             ("pmm", "GXMGYM"), ("cmm", "GXMGYM")])
+def test_the_path_runs_along_y_too_unless_the_cell_has_a_4_fold_axis(group, vertices):
+    from photossl.physics import fourier_level_set_cell, irreducible_path_vertices
+
+    cell = fourier_level_set_cell(seed=1, n=16, group=group)
+    assert irreducible_path_vertices(cell_point_group(cell.eps)) == vertices
+    path = gxmg_path(2, vertices)
+    assert path.tick_labels[-2:] == (("M", "Γ") if vertices == "GXMG" else ("Y", "M"))

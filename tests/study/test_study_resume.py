@@ -41,6 +41,7 @@ def test_resumes_after_an_interruption_without_redoing_finished_cells(tiny_study
     with pytest.raises(KeyboardInterrupt):
         run_study(config, out, echo=lambda m: None)
     assert len(first) == 4 and len(list((out / "cells").glob("*.json"))) == 4
+    assert "study tiny: interrupted; finished cells are kept" in (out / "study.log").read_text().splitlines()[-1]
     (checkpoint,) = (out / "pretrain").glob("simclr-*/checkpoint.pt")
     sha, mtime = file_sha256(checkpoint), checkpoint.stat().st_mtime_ns
 
@@ -63,11 +64,17 @@ def test_resumes_after_an_interruption_without_redoing_finished_cells(tiny_study
         (m, str(b), str(s)) for m in ("supervised", "simclr", "ridge") for b in (8, 16) for s in (0, 1)}
     assert all(float(r["dos_rel_l1"]) > 0 and float(r["wall_time_s"]) > 0 and r["selected_epoch"] for r in rows)
 
-    # a changed fine-tuning setting makes the affected cells stale, and only those run again
+    # a changed fine-tuning setting makes the affected cells stale: refused by name, nothing runs or is written ...
     fourth: list = []
     _counting(monkeypatch, fourth)
-    changed = tiny_study(method_options={"supervised": {"finetune": {"lr": 0.002}}})
-    run_study(make_study_config(changed), out, echo=lambda m: None)
+    changed = make_study_config(tiny_study(method_options={"supervised": {"finetune": {"lr": 0.002}}}))
+    log_before = (out / "study.log").read_text()
+    with pytest.raises(PhotosslError, match=r"4 finished cells ran with other settings \(supervised__b8__s0, "
+                                            r".*--rerun-changed"):
+        run_study(changed, out, echo=lambda m: None)
+    assert fourth == [] and (out / "study.log").read_text() == log_before
+    # ... and with rerun_changed only those run again
+    run_study(changed, out, echo=lambda m: None, rerun_changed=True)
     assert sorted(fourth) == sorted(("supervised", b, s) for b in (8, 16) for s in (0, 1))
 
 
@@ -135,3 +142,35 @@ def test_processes_sharing_a_study_run_only_their_methods(tiny_study, tmp_path, 
         run_study(config, out, echo=lambda m: None, only=["byol"])
     with pytest.raises(PhotosslError, match="--only names no method"):
         run_study(config, out, echo=lambda m: None, only=[])
+
+
+def test_cli_prints_cell_lines_above_the_bar_and_the_summary_once(tiny_study, tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from photossl.cli.main import cli
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_study(methods=["ridge"], seeds=[0], progress=True)))
+    result = CliRunner().invoke(cli, ["study", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("cells ran") == 1
+    segments = [part for line in result.output.split("\n") for part in line.split("\r")]
+    cell_lines = [part for part in segments if part.startswith("cell ridge__")]
+    assert len(cell_lines) == 2 and not [part for part in segments if "study cells" in part and "cell ridge" in part]
+
+
+def test_cli_ctrl_c_exits_130_and_the_log_says_interrupted(tiny_study, tmp_path, monkeypatch):
+    import yaml
+    from click.testing import CliRunner
+
+    from photossl.cli.main import cli
+
+    _counting(monkeypatch, [], interrupt_after=1)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_study(methods=["ridge"], seeds=[0])))
+    result = CliRunner().invoke(cli, ["study", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 130 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.splitlines()[-1].startswith("Error: interrupted")
+    assert "interrupted" in (tmp_path / "out" / "study.log").read_text().splitlines()[-1]
+    assert len(list((tmp_path / "out" / "cells").glob("*.json"))) == 1  # the finished cell is kept
