@@ -25,7 +25,8 @@ from photossl.physics.labels import label_cell
 def reference_dos(eps: np.ndarray, grid: int, cutoff: float) -> np.ndarray:
     kpoints = monkhorst_pack_grid(grid)
     irreducible = reduce_kpoints(kpoints)
-    result = solve_bands_full(eps, kpoints[irreducible.indices], "tm", 10, cutoff=cutoff, group_velocities=True)
+    result = solve_bands_full(eps, kpoints[irreducible.indices], "tm", 10, cutoff=cutoff, group_velocities=True,
+                              anchor_spacing=None)  # exact solves at every k
     label = sibcl_dos(result.frequencies[0], result.group_velocities[0], float(eps.mean()), 1 / grid,
                       irreducible.weights)
     return label.dos_normalized

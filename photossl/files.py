@@ -116,11 +116,31 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def write_json_record(path: str | Path, record: dict) -> None:
-    """An indented JSON record, written atomically; values JSON cannot hold are written as strings."""
+def json_value(value):
+    """What JSON writes for a value it cannot hold: numpy scalars as numbers, arrays as lists, anything else as text."""
+    import numpy as np
+
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def write_json_atomic(path: str | Path, record, *, indent: int | None = 2, sort_keys: bool = False,
+                      separators: tuple[str, str] | None = None, default: Callable = json_value,
+                      temporary: str | Path | None = None) -> None:
+    """``record`` as JSON (one trailing newline), written atomically (:func:`replace_atomically`, ``temporary`` as
+    there). The layout options are :func:`json.dumps`'s; ``default`` turns what JSON cannot hold into what it can."""
     import json
 
-    write_text_atomic(path, json.dumps(record, indent=2, default=str) + "\n")
+    text = json.dumps(record, indent=indent, sort_keys=sort_keys, separators=separators, default=default) + "\n"
+    replace_atomically(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), temporary=temporary)
+
+
+def write_json_record(path: str | Path, record: dict) -> None:
+    """An indented JSON record, written atomically; values JSON cannot hold are written as strings."""
+    write_json_atomic(path, record, default=str)
 
 
 def write_yaml_record(path: str | Path, record: dict) -> None:

@@ -18,42 +18,6 @@ def _float_pair(text: str, name: str) -> tuple[float, float]:
     return low, high
 
 
-def load_eps_file(path: Path, key: str | None):
-    """An (N, N) permittivity map from .npy, .npz or .h5/.hdf5 (dataset ``key``, or the only 2-D dataset)."""
-    import numpy as np
-
-    from photossl.errors import PhotosslError
-
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                names = [key] if key else list(archive.files)
-                if len(names) != 1 or names[0] not in archive.files:
-                    raise PhotosslError(f"{path}: name the array with --key (has {', '.join(archive.files)})")
-                return archive[names[0]]
-        if suffix in (".h5", ".hdf5", ".nc"):
-            import h5py
-
-            with h5py.File(path, "r") as handle:
-                if key:
-                    if key not in handle:
-                        raise PhotosslError(f"{path}: no dataset '{key}'")
-                    return handle[key][()]
-                found = []
-                handle.visititems(lambda name, obj: found.append(name) if getattr(obj, "ndim", 0) == 2 else None)
-                if len(found) != 1:
-                    raise PhotosslError(f"{path}: name the 2-D dataset with --key (found {len(found)})")
-                return handle[found[0]][()]
-    except PhotosslError:
-        raise
-    except (OSError, ValueError, KeyError) as err:
-        raise PhotosslError(f"cannot read {path}: {err}") from None
-    raise PhotosslError(f"{path}: unsupported file type '{suffix}' (use .npy, .npz or .h5)")
-
-
 @click.command("bands")
 @click.option("--eps", "eps_file", type=click.Path(path_type=Path), default=None,
               help="Permittivity map (.npy, .npz, .h5) with axis 0 = x. Omit to generate a cell.")
@@ -73,29 +37,37 @@ def load_eps_file(path: Path, key: str | None):
 @click.option("--n-bands", default=10, show_default=True, help="Number of bands.")
 @click.option("--points-per-segment", default=24, show_default=True, help="k-points per path segment.")
 @click.option("--grid-size", default=25, show_default=True, help="k-grid per axis for the DOS (SIB-CL: 25).")
-@click.option("--cutoff", default=6.0, show_default=True, help="Plane waves with |G| <= cutoff.")
+@click.option("--accuracy", type=click.Choice(["fast", "standard", "high"]), default="fast", show_default=True,
+              help="Solver accuracy preset (photossl.physics.solver_options): fast = the dataset recipe, standard = at "
+                   "least MPB resolution 32's accuracy, high = more.")
+@click.option("--cutoff", type=float, default=None,
+              help="Plane waves with |G| <= cutoff, both polarizations [default: the preset's, 6 for fast].")
 @click.option("--dos-axis", type=click.Choice(["omega", "scaled"]), default="omega", show_default=True,
               help="Frequency axis of the figure: omega = ωa/2πc (the DOS per unit ωa/2πc next to the bands), "
                    "scaled = SIB-CL's ω√ε̄a/2πc (the DOS / √ε̄ of the dataset labels; bands scaled alike).")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("bands-out"), show_default=True,
               help="Output directory for bands.png, bands.nc and bands.csv.")
 def bands(eps_file, key, cell_kind, group, seed, size, max_order, eps_in_range, eps_out_range, filling_range,
-          radius, eps_high, polarization, n_bands, points_per_segment, grid_size, cutoff, dos_axis, out_dir):
+          radius, eps_high, polarization, n_bands, points_per_segment, grid_size, accuracy, cutoff, dos_axis, out_dir):
     """Band diagram (Γ-X-M-Γ, or Γ-X-M-Γ-Y-M for cells without a 4-fold axis), DOS and complete gaps of one cell:
     prints the gaps and writes a PNG figure and the numbers (NetCDF + CSV; bands.nc records how the cell was made)."""
     import hashlib
     import json
 
+    from photossl.data.eps_files import read_eps_file
     from photossl.errors import PhotosslError
     from photossl.physics import cylinder_cell, fourier_level_set_cell, validate_eps
 
     if n_bands < 1 or grid_size < 1 or points_per_segment < 1:
         raise PhotosslError("--n-bands, --grid-size and --points-per-segment must be >= 1")
-    _check_cutoff(cutoff, n_bands)
+    from photossl.physics.solver_options import solver_options
+
+    options = solver_options(accuracy) if cutoff is None else solver_options(accuracy, cutoff=cutoff, te_cutoff=None)
+    _check_cutoff(options, cutoff, n_bands)
     if eps_file is not None:
         if not eps_file.exists():
             raise PhotosslError(f"permittivity file not found: {eps_file}")
-        eps = load_eps_file(eps_file, key)
+        eps = read_eps_file(eps_file, key).eps
         description = f"{eps_file.name}"
         recipe = {"source": "file", "file": str(eps_file.resolve()), "key": key or "",
                   "file_sha256": hashlib.sha256(eps_file.read_bytes()).hexdigest()}
@@ -123,10 +95,15 @@ def bands(eps_file, key, cell_kind, group, seed, size, max_order, eps_in_range, 
     if eps.ndim != 2:
         raise PhotosslError(f"bands needs one 2-D (N, N) cell, got shape {eps.shape}")
 
-    from photossl.physics.band_report import compute_band_report, gap_lines, write_band_report
+    from photossl.physics.band_report import (
+        compute_band_report,
+        gap_lines,
+        write_band_report,
+    )
 
     polarizations = ("tm", "te") if polarization == "both" else (polarization,)
-    report = compute_band_report(eps, polarizations, n_bands, points_per_segment, grid_size, cutoff, recipe=recipe)
+    report = compute_band_report(eps, polarizations, n_bands, points_per_segment, grid_size, recipe=recipe,
+                                 options=options)
     paths = write_band_report(report, out_dir, f"{description} (path {report.attrs['path']})", dos_axis)
     for line in gap_lines(report):
         click.echo(line)
@@ -134,15 +111,15 @@ def bands(eps_file, key, cell_kind, group, seed, size, max_order, eps_in_range, 
         click.echo(f"wrote {path}")
 
 
-def _check_cutoff(cutoff: float, n_bands: int) -> None:
+def _check_cutoff(options, given: float | None, n_bands: int) -> None:
     """The plane-wave cutoff must keep enough plane waves for the bands and the k·p anchors of the DOS grid."""
     from photossl.errors import PhotosslError
-    from photossl.physics.labels import DEFAULT_SOLVER_OPTIONS
     from photossl.physics.solver import basis_too_small, plane_wave_basis
 
-    if cutoff < 0:
-        raise PhotosslError(f"--cutoff must be >= 0, got {cutoff:g}")
-    needed = n_bands + int(DEFAULT_SOLVER_OPTIONS.get("anchor_extra_bands") or 0)
-    if plane_wave_basis(cutoff).size < needed:
+    if given is not None and given < 0:
+        raise PhotosslError(f"--cutoff must be >= 0, got {given:g}")
+    cutoff = min(options.cutoff_for("tm"), options.cutoff_for("te"))
+    needed = n_bands + (options.anchor_extra_bands if options.anchor_spacing else 0)
+    if plane_wave_basis(cutoff, options.basis_shape).size < needed:
         wanted = f"the {needed} bands needed (--n-bands {n_bands} + {needed - n_bands} for the DOS grid)"
         raise PhotosslError("--" + basis_too_small(cutoff, needed, wanted=wanted))

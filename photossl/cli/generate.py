@@ -6,7 +6,11 @@ from pathlib import Path
 
 import click
 
-PRESET_NAMES = ("sibcl-p1", "essl-pm", "p4m", "cylinder-surrogate")
+from photossl.cli.console import status_logger
+from photossl.cli.options import ConfigOptions
+
+CONFIG = ConfigOptions("photossl.data.generate_config", "GenerateConfig")
+PRESET_NAMES = tuple(CONFIG.module.PRESETS)
 
 
 def _pair(text: str | None, name: str):
@@ -25,6 +29,11 @@ def _names(text: str | None):
     return [part.strip().lower() for part in text.split(",") if part.strip()]
 
 
+def _targets(text: str):
+    names = _names(text)
+    return [] if names == ["none"] else names
+
+
 def _solver_options(pairs: tuple[str, ...]) -> dict:
     import yaml
 
@@ -38,30 +47,30 @@ def _solver_options(pairs: tuple[str, ...]) -> dict:
 
 
 @click.command("generate")
-@click.option("--preset", type=click.Choice(PRESET_NAMES), default=None,
-              help="Recipe to start from (default sibcl-p1); the options below override it.")
+@CONFIG.option("preset", "Recipe to start from (default {default}); the options below override it.",
+               choices=PRESET_NAMES)
 @click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="YAML file of generate-config keys, applied over the preset and under the options.")
-@click.option("--n-cells", type=int, default=None, help="Number of cells [1024].")
-@click.option("--seed", type=int, default=None, help="Dataset seed; cell i depends only on (seed, i) [0].")
-@click.option("--chunk-size", type=int, default=None, help="Cells per chunk file (the unit of resume and work) [64].")
-@click.option("--cell", "cell_kind", type=click.Choice(["levelset", "cylinder"]), default=None,
-              help="Cell generator (set by the preset).")
-@click.option("--group", default=None, help="Plane group of level-set cells, e.g. p1, pm, p4m (set by the preset).")
-@click.option("--size", type=int, default=None, help="Pixels per cell side [32].")
-@click.option("--max-order", type=int, default=None, help="Max Fourier order of level-set cells [1].")
-@click.option("--eps-in-range", default=None, help="eps_in ~ U(LOW, HIGH), as 'LOW,HIGH' [1,20].")
-@click.option("--eps-out-range", default=None, help="eps_out ~ U(LOW, HIGH), as 'LOW,HIGH' [1,20].")
-@click.option("--filling-range", default=None, help="Filling ~ U(LOW, HIGH) of level-set cells [0.01,0.99].")
-@click.option("--radius-range", default=None, help="Radius ~ U(LOW, HIGH) of cylinder cells [0,0.5].")
-@click.option("--polarizations", default=None, help="Comma-separated: tm, te [tm]. The first one also fills 'dos'.")
-@click.option("--grid-size", type=int, default=None, help="k-grid points per axis (SIB-CL grid) [25].")
-@click.option("--n-bands", type=int, default=None, help="Number of bands [10].")
-@click.option("--targets", default=None,
-              help="Comma-separated labels: dos, bands, gaps, group_velocity [dos,bands,gaps]; 'none' for cells only.")
-@click.option("--symmetry/--no-symmetry", "use_symmetry", default=None,
-              help="Solve only symmetry-inequivalent k-points [on].")
-@click.option("--solver", type=click.Choice(["pwe", "mpb"]), default=None, help="Band solver [pwe].")
+@CONFIG.option("n_cells", "Number of cells.")
+@CONFIG.option("seed", "Dataset seed; cell i depends only on (seed, i).")
+@CONFIG.option("chunk_size", "Cells per chunk file (the unit of resume and work).")
+@CONFIG.option("cell", "Cell generator (set by the preset).", show_default=False)
+@CONFIG.option("group", "Plane group of level-set cells, e.g. p1, pm, p4m (set by the preset).", show_default=False)
+@CONFIG.option("size", "Pixels per cell side.")
+@CONFIG.option("max_order", "Max Fourier order of level-set cells.")
+@CONFIG.option("eps_in_range", "eps_in ~ U(LOW, HIGH), as 'LOW,HIGH'.", parse=lambda t: _pair(t, "--eps-in-range"))
+@CONFIG.option("eps_out_range", "eps_out ~ U(LOW, HIGH), as 'LOW,HIGH'.",
+               parse=lambda t: _pair(t, "--eps-out-range"))
+@CONFIG.option("filling_range", "Filling ~ U(LOW, HIGH) of level-set cells.",
+               parse=lambda t: _pair(t, "--filling-range"))
+@CONFIG.option("radius_range", "Radius ~ U(LOW, HIGH) of cylinder cells.", parse=lambda t: _pair(t, "--radius-range"))
+@CONFIG.option("polarizations", "Comma-separated: {choices} [{default}]. The first one also fills 'dos'.",
+               parse=_names)
+@CONFIG.option("grid_size", "k-grid points per axis (SIB-CL grid).")
+@CONFIG.option("n_bands", "Number of bands.")
+@CONFIG.option("targets", "Comma-separated labels: {choices} [{default}]; 'none' for cells only.", parse=_targets)
+@CONFIG.option("use_symmetry", "Solve only symmetry-inequivalent k-points.", "--symmetry/--no-symmetry")
+@CONFIG.option("solver", "Band solver.")
 @click.option("--solver-option", "solver_option", multiple=True, metavar="KEY=VALUE",
               help="Solver accuracy setting, repeatable (pwe: cutoff, anchor_spacing, k_grid=monkhorst-pack, ...; "
                    "mpb: resolution, ...).")
@@ -74,47 +83,28 @@ def _solver_options(pairs: tuple[str, ...]) -> dict:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Dataset directory; rerunning the same command resumes.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
-def generate(preset, config_file, n_cells, seed, chunk_size, cell_kind, group, size, max_order, eps_in_range,
-             eps_out_range, filling_range, radius_range, polarizations, grid_size, n_bands, targets, use_symmetry,
-             solver, solver_option, workers, scheduler, shard, out_dir, progress):
+@click.pass_context
+def generate(ctx: click.Context, config_file, solver_option, workers, scheduler, shard, out_dir, progress, **options):
     """Generate a labelled photonic-crystal dataset into --out (resumable, shardable, checksummed).
 
     Example: photossl generate --preset sibcl-p1 --n-cells 20000 --seed 0 --out data/sibcl-20k
     """
     from photossl.config import read_yaml
-    from photossl.data.generate import PRESETS, preset_config
-    from photossl.errors import PhotosslError
+    from photossl.data.generate import generate_dataset, preset_config
 
     values = dict(read_yaml(config_file)) if config_file is not None else {}
-    chosen_preset = preset or values.pop("preset", None) or "sibcl-p1"
-    values.pop("preset", None)
     if scheduler is not None and workers is not None:
         raise click.UsageError("--workers sets local processes; with --scheduler the Dask workers run the chunks")
     file_scheduler = values.pop("scheduler", None)  # how to run, not what to make: not a dataset key
     if scheduler is None and workers is None:  # an explicit --workers runs locally whatever the file says
         scheduler = file_scheduler
-    if chosen_preset not in PRESETS:
-        raise PhotosslError(f"unknown preset '{chosen_preset}' (choose from {', '.join(PRESETS)})")
-    target_names = _names(targets)
-    if target_names == ["none"]:
-        target_names = []
-    given = {
-        "n_cells": n_cells, "seed": seed, "chunk_size": chunk_size, "cell": cell_kind, "group": group, "size": size,
-        "max_order": max_order, "eps_in_range": _pair(eps_in_range, "--eps-in-range"),
-        "eps_out_range": _pair(eps_out_range, "--eps-out-range"),
-        "filling_range": _pair(filling_range, "--filling-range"), "radius_range": _pair(radius_range, "--radius-range"),
-        "polarizations": _names(polarizations), "grid_size": grid_size, "n_bands": n_bands, "targets": target_names,
-        "use_symmetry": use_symmetry, "solver": solver,
-    }
-    values.update({k: v for k, v in given.items() if v is not None})
+    values = CONFIG.merge(ctx, values)  # command line > config file; the preset under both
+    preset = values.pop("preset", None) or CONFIG.field("preset").default
     if solver_option:
         values["solver_options"] = {**(values.get("solver_options") or {}), **_solver_options(solver_option)}
-    config = preset_config(chosen_preset, **values)
-
-    from photossl.data.generate import generate_dataset
-
-    result = generate_dataset(config, out_dir, workers=workers, shard=shard, progress=progress,
-                              log=lambda message: click.echo(message, err=True), scheduler=scheduler)
+    config = preset_config(preset, **values)
+    result = generate_dataset(config, out_dir, workers=workers, shard=shard, progress=progress, log=status_logger(),
+                              scheduler=scheduler)
     share = f"shard {shard}" if shard else "dataset"
     rate = f" at {result.cells_per_second:.2f} cells/s" if result.cells_written else ""
     click.echo(

@@ -6,6 +6,8 @@ import importlib
 
 import click
 
+from photossl.cli.options import ConfigOptions
+
 # name -> (module, attribute); modules are imported only when the command runs or its help is shown.
 _COMMANDS = {
     "bands": ("photossl.cli.bands", "bands"),
@@ -53,7 +55,25 @@ class _LazyGroup(click.Group):
             raise click.ClickException(f"{where}{cause}") from None
 
 
+# The global options are fields every run config has; their choices and help come from the pretraining config.
+_RUN = ConfigOptions("photossl.training.config", "PretrainConfig")
+
+
 @click.group(cls=_LazyGroup)
 @click.version_option(package_name="photossl")
-def cli() -> None:
-    """photossl: photonic-crystal data, band solver, and equivariant self-supervised learning."""
+@_RUN.option("device", "Where torch runs, for every command that has --device (auto: CUDA when present).",
+             show_default=False)
+@_RUN.option("threads", "CPU threads for torch, for every command that has --threads.")
+@_RUN.option("progress", "Progress bars, for every command that has --progress.", show_default=False)
+@click.option("-q", "--quiet", is_flag=True, help="Only results, warnings and errors: no progress bars or status lines.")
+@click.pass_context
+def cli(ctx: click.Context, device: str | None, threads: int | None, progress: bool | None, quiet: bool) -> None:
+    """photossl: photonic-crystal data, band solver, and equivariant self-supervised learning.
+
+    Global options apply to every command that has an option of that name; the command's own option wins, and both
+    win over a config file.
+    """
+    given = {"device": device, "threads": threads, "progress": False if quiet and progress is None else progress}
+    given = {name: value for name, value in given.items() if value is not None}
+    if given:  # click's default_map: a command's option takes these when its own is not given
+        ctx.default_map = {name: dict(given) for name in _COMMANDS}

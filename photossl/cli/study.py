@@ -6,6 +6,12 @@ from pathlib import Path
 
 import click
 
+from photossl.cli.console import quiet, status_logger
+from photossl.cli.options import ConfigOptions
+
+# The options that override the study config file's run settings (the file, not the dataclass, is their default).
+CONFIG = ConfigOptions("photossl.study.config", "StudyConfig")
+
 
 @click.command("study")
 @click.argument("config_file", type=click.Path(path_type=Path, dir_okay=False))
@@ -13,22 +19,22 @@ import click
               help="Study folder [runs/<config file name>]. Rerunning into it resumes.")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="Dataset folder to use instead of the config's 'data' / 'generate'.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="Overrides the config.")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch (overrides the config).")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (overrides the config).")
+@CONFIG.option("device", "Overrides the config.", show_default=False)
+@CONFIG.option("threads", "CPU threads for torch (overrides the config).", show_default=False)
+@CONFIG.option("progress", "Progress bars (overrides the config).", show_default=False)
 @click.option("--only", default=None, metavar="LABELS",
               help="Run only these methods (comma-separated labels); the table and figures still cover every finished "
                    "cell. Lets several processes share one study folder once its data is ready.")
-@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
-              help="Dask scheduler whose workers run the data's chunks, the pretraining runs and the cells (they must "
-                   "see the study folder and the data on a shared file system; needs photossl[dask]). Overrides the "
-                   "config's 'scheduler'.")
+@CONFIG.option("scheduler", "Dask scheduler whose workers run the data's chunks, the pretraining runs and the "
+                            "cells (they must see the study folder and the data on a shared file system; needs "
+                            "photossl[dask]). Overrides the config's 'scheduler'.", metavar="tcp://HOST:PORT")
 @click.option("--dry-run", is_flag=True, help="Validate the config and list the grid without running anything.")
 @click.option("--rerun-changed", is_flag=True,
               help="Run again (and replace) finished cells whose settings changed since they ran; without it such "
                    "cells are refused by name.")
-def study(config_file: Path, out_dir: Path | None, data: Path | None, device: str | None, threads: int | None,
-          progress: bool | None, only: str | None, scheduler: str | None, dry_run: bool, rerun_changed: bool) -> None:
+@click.pass_context
+def study(ctx: click.Context, config_file: Path, out_dir: Path | None, data: Path | None, only: str | None,
+          dry_run: bool, rerun_changed: bool, **options) -> None:
     """Generate (or use) data, pretrain each method, fine-tune over budgets × seeds, write results.csv/.nc,
     summary.json and figures into the study folder.
 
@@ -40,11 +46,7 @@ def study(config_file: Path, out_dir: Path | None, data: Path | None, device: st
     from photossl.study import make_study_config, plan_study, run_study
 
     config_file = resolve_config_file(config_file)  # a file, or a shipped pipeline's name (dos-quick)
-    values = read_yaml(config_file)
-    for key, value in (("device", device), ("threads", threads), ("progress", progress), ("scheduler", scheduler)):
-        if value is not None:
-            values[key] = value
-    config = make_study_config(values)
+    config = make_study_config(CONFIG.merge(ctx, read_yaml(config_file)))
     out = out_dir if out_dir is not None else Path("runs") / config_file.stem
     if dry_run:
         plan = plan_study(config, out, data)
@@ -55,5 +57,13 @@ def study(config_file: Path, out_dir: Path | None, data: Path | None, device: st
             click.echo(f"  pretrain {job.name} for {', '.join(job.labels)}")
         return
     labels = None if only is None else [label.strip() for label in only.split(",") if label.strip()]
-    run_study(config, out, data, echo=lambda m: click.echo(m, err=True), only=labels, rerun_changed=rerun_changed)
-    # run_study's last log line is the summary ("study NAME: N cells ran ..."): not repeated here
+    log, last = status_logger(), []
+
+    def echo(message: str) -> None:
+        last[:] = [message]
+        log(message)
+
+    run_study(config, out, data, echo=echo, only=labels, rerun_changed=rerun_changed)
+    # run_study's last log line is the summary ("study NAME: N cells ran ..."): the result, shown even when quiet
+    if quiet() and last:
+        click.echo(last[0], err=True)

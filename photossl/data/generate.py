@@ -15,12 +15,30 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from photossl.config import build_config, config_to_dict
+from photossl.data.generate_config import (  # noqa: F401 - the recipe, re-exported where it always lived
+    CELL_KINDS,
+    POLARIZATIONS,
+    PRESETS,
+    SOLVERS,
+    TARGETS,
+    GenerateConfig,
+    preset_config,
+)
+from photossl.data.schema import (  # noqa: F401 - GAP_FIELDS, UNITS and CELL_SEED_RULE were defined here once
+    CELL_SEED_RULE,
+    GAP_FIELDS,
+    UNITS,
+    chunk_encoding,
+    coordinate,
+    gap_field_coordinate,
+    stamp_chunk,
+    variable,
+)
 from photossl.data.storage import (
     CHUNK_DIR,
     FORMAT,
@@ -38,6 +56,8 @@ from photossl.data.storage import (
 )
 from photossl.errors import PhotosslError
 from photossl.physics.labels import DEFAULT_SOLVER_OPTIONS
+from photossl.physics.solver_options import SolverOptions, option_names
+from photossl.provenance import derive_seed, photossl_version
 
 __all__ = [
     "GenerateConfig",
@@ -49,149 +69,17 @@ __all__ = [
     "preset_config",
 ]
 
-TARGETS = ("dos", "bands", "gaps", "group_velocity")
-POLARIZATIONS = ("tm", "te")
-SOLVERS = ("pwe", "mpb")
-CELL_KINDS = ("levelset", "cylinder")
-GAP_FIELDS = ("lower_edge", "upper_edge", "gap_to_midgap")
-
 # Accuracy settings of each solver; user options are merged over these and the result is stored in the config.
+# The plane-wave recipe is photossl.physics.solver_options' default preset; its fields are the allowed keys.
 PWE_DEFAULT_OPTIONS = dict(DEFAULT_SOLVER_OPTIONS)
-PWE_OPTION_KEYS = (
-    "cutoff", "basis_shape", "te_rule", "anchor_spacing", "anchor_extra_bands", "anchor_response_bands",
-    "reduced_precision", "k_chunk", "k_grid",
-)
-# resolution None means one MPB grid point per pixel (pixel-exact ε).
+PWE_OPTION_KEYS = (*option_names(), "k_chunk")
+# resolution None means one MPB grid point per pixel (pixel-exact ε); k_grid as for the plane-wave solver.
 MPB_DEFAULT_OPTIONS = {"resolution": None, "tolerance": 1e-7, "extra_bands": 2}
-MPB_OPTION_KEYS = ("resolution", "tolerance", "extra_bands", "block_size", "randomize_fields", "timeout")
-
-UNITS = (
-    "lattice constant a = 1; frequencies omega a / (2 pi c); k in fractions of the reciprocal lattice vectors "
-    "(2 pi / a); group velocities in units of c; DOS per unit frequency per Brillouin zone, on the scaled frequency "
-    "freq = omega sqrt(eps_mean) a / (2 pi c); eps is relative permittivity"
-)
-CELL_SEED_RULE = "int(np.random.SeedSequence([seed, cell]).generate_state(1, np.uint64)[0] >> 1)"
-
-
-@dataclass
-class GenerateConfig:
-    """Everything that determines a dataset's content (run options such as workers and shards are not here).
-
-    ``group``, ``max_order`` and ``filling_range`` apply to level-set cells, ``radius_range`` to cylinder cells.
-    ``solver_options`` are merged over the solver's defaults, so the stored config lists every accuracy setting.
-    """
-
-    preset: str = "sibcl-p1"
-    n_cells: int = 1024
-    seed: int = 0
-    chunk_size: int = 64
-    cell: str = field(default="levelset", metadata={"choices": CELL_KINDS})
-    group: str = "p1"
-    size: int = 32
-    max_order: int = 1
-    filling_range: tuple[float, float] = (0.01, 0.99)
-    eps_in_range: tuple[float, float] = (1.0, 20.0)
-    eps_out_range: tuple[float, float] = (1.0, 20.0)
-    radius_range: tuple[float, float] = (0.0, 0.5)
-    polarizations: tuple[str, ...] = field(default=("tm",), metadata={"choices": POLARIZATIONS})
-    grid_size: int = 25
-    n_bands: int = 10
-    targets: tuple[str, ...] = field(default=("dos", "bands", "gaps"), metadata={"choices": TARGETS})
-    use_symmetry: bool = True
-    solver: str = field(default="pwe", metadata={"choices": SOLVERS})
-    solver_options: dict | None = None
-
-    def __post_init__(self) -> None:
-        defaults, allowed = (
-            (PWE_DEFAULT_OPTIONS, PWE_OPTION_KEYS) if self.solver == "pwe" else (MPB_DEFAULT_OPTIONS, MPB_OPTION_KEYS)
-        )
-        given = dict(self.solver_options or {})
-        unknown = sorted(set(given) - set(allowed))
-        if unknown:
-            raise PhotosslError(
-                f"unknown {self.solver} solver option '{unknown[0]}' (allowed: {', '.join(allowed)})"
-            )
-        for key, value in given.items():  # 3 and 3.0 must store the same config (and the same chunk bytes)
-            if isinstance(defaults.get(key), float) and isinstance(value, int) and not isinstance(value, bool):
-                given[key] = float(value)
-        self.solver_options = {**defaults, **given}
-        self.polarizations = tuple(self.polarizations)
-        self.targets = tuple(self.targets)
-        self.filling_range = tuple(self.filling_range)
-        self.eps_in_range = tuple(self.eps_in_range)
-        self.eps_out_range = tuple(self.eps_out_range)
-        self.radius_range = tuple(self.radius_range)
-
-    def validate(self) -> None:
-        from photossl.physics.cells import validate_eps_range
-        from photossl.physics.plane_groups import plane_group
-
-        for name in ("n_cells", "chunk_size", "size", "max_order", "grid_size", "n_bands"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise PhotosslError(f"{name} must be a positive integer, got {value!r}")
-        if self.size < 2:
-            raise PhotosslError(f"size (pixels per side) must be >= 2, got {self.size}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise PhotosslError(f"seed must be a non-negative integer, got {self.seed!r}")
-        for name in ("filling_range", "eps_in_range", "eps_out_range", "radius_range"):
-            if len(getattr(self, name)) != 2:
-                raise PhotosslError(f"{name} must be two numbers (low, high), got {getattr(self, name)!r}")
-        low, high = self.filling_range
-        if not 0 <= low <= high <= 1:
-            raise PhotosslError(f"filling_range must satisfy 0 <= low <= high <= 1, got {self.filling_range}")
-        low, high = self.radius_range
-        if not 0 <= low <= high <= 0.5:
-            raise PhotosslError(f"radius_range must satisfy 0 <= low <= high <= 0.5, got {self.radius_range}")
-        validate_eps_range("eps_in_range", self.eps_in_range)
-        validate_eps_range("eps_out_range", self.eps_out_range)
-        plane_group(self.group)
-        if len(set(self.polarizations)) != len(self.polarizations):
-            raise PhotosslError(f"polarizations repeat: {list(self.polarizations)}")
-        if self.targets and not self.polarizations:
-            raise PhotosslError("labels need at least one polarization")
-        if len(set(self.targets)) != len(self.targets):
-            raise PhotosslError(f"targets repeat: {list(self.targets)}")
-        if self.preset not in PRESETS:
-            raise PhotosslError(f"unknown preset '{self.preset}' (choose from {', '.join(PRESETS)})")
-        from photossl.physics.labels import K_GRIDS
-
-        if self.solver_options.get("k_grid", "sibcl") not in K_GRIDS:
-            raise PhotosslError(f"solver option k_grid must be one of {', '.join(K_GRIDS)}, "
-                                f"got {self.solver_options['k_grid']!r}")
-
-    def to_dict(self) -> dict:
-        return config_to_dict(self)
-
-    @property
-    def labelled(self) -> bool:
-        return bool(self.targets)
-
-
-# Each preset is a partial config; explicit options override it.
-PRESETS: dict[str, dict] = {
-    # SIB-CL (Loh et al. 2022): p1 Fourier level sets of order 1, eps in [1, 20], TM, 10 bands, 25 x 25 k-grid.
-    "sibcl-p1": {"cell": "levelset", "group": "p1"},
-    # E-SSL's "gpm" set: the same recipe with one mirror line (plane group pm).
-    "essl-pm": {"cell": "levelset", "group": "pm"},
-    # Fully symmetric cells (plane group p4m: 4-fold rotations and mirrors).
-    "p4m": {"cell": "levelset", "group": "p4m"},
-    # SIB-CL's surrogate set: one centred cylinder, radius in (0, 0.5].
-    "cylinder-surrogate": {"cell": "cylinder", "radius_range": (0.0, 0.5)},
-}
-
-
-def preset_config(preset: str = "sibcl-p1", **overrides) -> GenerateConfig:
-    """The config of ``preset`` with ``overrides`` (config keys) applied; unknown keys raise PhotosslError."""
-    if preset not in PRESETS:
-        raise PhotosslError(f"unknown preset '{preset}' (choose from {', '.join(PRESETS)})")
-    values = {**PRESETS[preset], **overrides, "preset": preset}
-    return build_config(GenerateConfig, values)
-
+MPB_OPTION_KEYS = ("resolution", "tolerance", "extra_bands", "block_size", "randomize_fields", "timeout", "k_grid")
 
 def cell_seed(seed: int, index: int) -> int:
-    """The generator seed of cell ``index``: a function of (seed, index) only; 63 bits, so 10^7 cells don't collide."""
-    return int(np.random.SeedSequence([seed, index]).generate_state(1, np.uint64)[0] >> np.uint64(1))
+    """The generator seed of cell ``index``: a function of (seed, index) only (:data:`CELL_SEED_RULE`)."""
+    return derive_seed(seed, index)
 
 
 # ---------------------------------------------------------------------------------------------- one cell, one chunk
@@ -248,14 +136,14 @@ def _label_mpb(config: GenerateConfig, eps: np.ndarray, polarization: str, need_
     """The recipe of ``label_cell`` with MPB as the eigensolver (velocities from MPB, DOS by GGR)."""
     from photossl.physics.dos import sibcl_dos
     from photossl.physics.gaps import gap_table
-    from photossl.physics.kpoints import cell_point_group, reduce_kpoints, sibcl_grid
-    from photossl.physics.labels import CellLabels, _expand_velocities
+    from photossl.physics.kpoints import cell_point_group, reduce_kpoints
+    from photossl.physics.labels import CellLabels, _expand_velocities, label_kpoints
     from photossl.physics.mpb import run_mpb
 
-    kpoints = sibcl_grid(config.grid_size)
+    options = {k: v for k, v in config.solver_options.items() if v is not None}
+    kpoints = label_kpoints(config.grid_size, options.pop("k_grid", SolverOptions().k_grid))
     rotations = cell_point_group(eps) if config.use_symmetry else (np.eye(2, dtype=np.int64),)
     irreducible = reduce_kpoints(kpoints, rotations, time_reversal=config.use_symmetry)
-    options = {k: v for k, v in config.solver_options.items() if v is not None}
     result = run_mpb(
         eps, kpoints[irreducible.indices], polarization, config.n_bands, group_velocities=need_velocities, **options
     )
@@ -281,32 +169,16 @@ def generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict |
 def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None):
     import xarray as xr
 
-    from photossl import __version__
-    from photossl.physics.kpoints import sibcl_grid
-
     indices = np.arange(start, stop, dtype=np.int64)
     cells = [_make_cell(config, int(i)) for i in indices]
     stack = {key: np.stack([np.asarray(c[key]) for c in cells]) for key in cells[0]}
-    data = {
-        "eps": (("cell", "x", "y"), stack["eps"], {"long_name": "relative permittivity (labels use these values)"}),
-        "cell_seed": (("cell",), stack["cell_seed"].astype(np.int64), {"rule": CELL_SEED_RULE}),
-        "eps_in": (("cell",), stack["eps_in"].astype(np.float64), {"long_name": "permittivity of the inside phase"}),
-        "eps_out": (("cell",), stack["eps_out"].astype(np.float64), {"long_name": "permittivity of the outside phase"}),
-        "filling": (("cell",), stack["filling"].astype(np.float64),
-                    {"long_name": "requested fraction of the cell holding eps_out"}),
-        "fill_fraction": (("cell",), stack["fill_fraction"], {"long_name": "fraction of pixels holding eps_out"}),
-        "eps_mean": (("cell",), stack["eps_mean"], {"long_name": "mean of the stored eps"}),
-    }
-    coords = {"cell": ("cell", indices)}
+    names = ["eps", "cell_seed", "eps_in", "eps_out", "filling", "fill_fraction", "eps_mean"]
+    names += ["level", "coef_real", "coef_imag"] if config.cell == "levelset" else ["radius"]
+    data = {name: variable(name, stack[name]) for name in names}
+    coords = {"cell": coordinate("cell", indices)}
     if config.cell == "levelset":
-        data["level"] = (("cell",), stack["level"].astype(np.float64), {"long_name": "level of the Fourier sum"})
-        fourier = {"long_name": "Fourier coefficient c_G of the level-set function, G = (gx, gy)"}
-        data["coef_real"] = (("cell", "gx", "gy"), stack["coef_real"], fourier)
-        data["coef_imag"] = (("cell", "gx", "gy"), stack["coef_imag"], fourier)
-        orders = np.arange(-config.max_order, config.max_order + 1, dtype=np.int64)
-        coords.update(gx=("gx", orders), gy=("gy", orders))
-    else:
-        data["radius"] = (("cell",), stack["radius"].astype(np.float64), {"long_name": "cylinder radius", "units": "a"})
+        orders = np.arange(-config.max_order, config.max_order + 1)
+        coords.update(gx=coordinate("gx", orders), gy=coordinate("gy", orders))
 
     freq = None
     eps_labels = stack["eps"].astype(np.float64)
@@ -316,59 +188,39 @@ def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict 
         labels = [_label(config, eps, pol) for eps in eps_labels]
         label_cpu_s += time.process_time() - tick
         if "bands" in config.targets:
-            data[f"bands_{pol}"] = (
-                ("cell", "k", "band"), np.stack([lab.frequencies for lab in labels]).astype(np.float32),
-                {"long_name": f"{pol.upper()} band frequencies", "units": "omega a / (2 pi c)"},
-            )
+            data[f"bands_{pol}"] = variable(f"bands_{pol}", np.stack([lab.frequencies for lab in labels]))
         if "group_velocity" in config.targets:
-            data[f"group_velocity_{pol}"] = (
-                ("cell", "k", "band", "component"),
-                np.stack([lab.group_velocities for lab in labels]).astype(np.float32),
-                {"long_name": f"{pol.upper()} group velocity d omega / dk", "units": "c"},
-            )
+            data[f"group_velocity_{pol}"] = variable(
+                f"group_velocity_{pol}", np.stack([lab.group_velocities for lab in labels]))
         if "gaps" in config.targets:
-            data[f"gaps_{pol}"] = (
-                ("cell", "band_pair", "gap_field"), np.stack([lab.gaps for lab in labels]).astype(np.float32),
-                {"long_name": f"{pol.upper()} gap between bands n and n+1 (edges; gap-to-midgap ratio, 0 if none)"},
-            )
+            data[f"gaps_{pol}"] = variable(f"gaps_{pol}", np.stack([lab.gaps for lab in labels]))
         if "dos" in config.targets:
             freq = labels[0].dos.freq
-            data[f"dos_{pol}"] = (
-                ("cell", "freq"), np.stack([lab.dos.dos_normalized for lab in labels]).astype(np.float32),
-                {"long_name": f"{pol.upper()} DOS / sqrt(eps_mean) (SIB-CL DOSn)"},
-            )
-            data[f"dos_eldiff_{pol}"] = (
-                ("cell", "freq"), np.stack([lab.dos.eldiff for lab in labels]).astype(np.float32),
-                {"long_name": f"{pol.upper()} DOS / sqrt(eps_mean) - 2 pi freq (SIB-CL DOSeldiffn, the target)"},
-            )
+            data[f"dos_{pol}"] = variable(f"dos_{pol}", np.stack([lab.dos.dos_normalized for lab in labels]))
+            data[f"dos_eldiff_{pol}"] = variable(f"dos_eldiff_{pol}", np.stack([lab.dos.eldiff for lab in labels]))
     if config.labelled and "dos" in config.targets:
         first = config.polarizations[0]
         data["dos"] = (data[f"dos_{first}"][0], data[f"dos_{first}"][1], {**data[f"dos_{first}"][2]})
         data["dos_eldiff"] = (
             data[f"dos_eldiff_{first}"][0], data[f"dos_eldiff_{first}"][1], {**data[f"dos_eldiff_{first}"][2]}
         )
-        coords["freq"] = ("freq", np.asarray(freq, dtype=np.float64),
-                          {"long_name": "scaled frequency omega sqrt(eps_mean) a / (2 pi c)"})
+        coords["freq"] = coordinate("freq", freq)
     if config.labelled and {"bands", "group_velocity"} & set(config.targets):
-        kpoints = sibcl_grid(config.grid_size)
-        if config.solver == "pwe":
-            from photossl.physics.labels import label_kpoints
+        from photossl.physics.labels import label_kpoints
 
-            kpoints = label_kpoints(config.grid_size, config.solver_options.get("k_grid", "sibcl"))
-        coords.update(k_x=("k", kpoints[:, 0], {"units": "2 pi / a"}), k_y=("k", kpoints[:, 1], {"units": "2 pi / a"}))
+        kpoints = label_kpoints(config.grid_size, config.solver_options.get("k_grid", SolverOptions().k_grid))
+        coords.update(k_x=coordinate("k_x", kpoints[:, 0]), k_y=coordinate("k_y", kpoints[:, 1]))
     if config.labelled and "gaps" in config.targets:
-        coords["gap_field"] = ("gap_field", np.array(GAP_FIELDS))
+        coords["gap_field"] = gap_field_coordinate()
     if "group_velocity" in config.targets:
-        coords["component"] = ("component", np.array(["x", "y"]))
+        coords["component"] = coordinate("component", np.array(["x", "y"]))
 
     dataset = xr.Dataset(data, coords=coords)
-    from photossl.data.storage import dataset_sha256
-
     config_dict = config.to_dict()
     dataset.attrs = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "photossl_version": __version__,
+        "photossl_version": photossl_version(),
         "preset": config.preset,
         "config": json.dumps(config_dict, sort_keys=True),
         "seed": config.seed,
@@ -376,22 +228,11 @@ def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict 
         "solver_options": json.dumps(config.solver_options, sort_keys=True),
         "dos_method": "ggr" if "dos" in config.targets else "none",
         "units": UNITS,
-        "chunk_start": int(start),
-        "chunk_stop": int(stop),
     }
-    dataset.attrs["data_sha256"] = dataset_sha256(dataset)
+    stamp_chunk(dataset, start, stop)
     if timing is not None:
         timing["label_cpu_s"] = label_cpu_s
     return dataset
-
-
-def _encoding(dataset) -> dict:
-    """gzip + shuffle (deterministic bytes), one HDF5 chunk per cell: a cell's bands hold its k <-> -k repeats."""
-    return {
-        name: {"zlib": True, "complevel": 4, "shuffle": True, "chunksizes": (1, *variable.shape[1:])}
-        for name, variable in dataset.data_vars.items()
-        if variable.ndim >= 2 and variable.dims[0] == "cell"
-    }
 
 
 def _write_chunk_task(task: tuple[GenerateConfig, int, int, str]) -> tuple[str, int, int, str, float]:
@@ -400,7 +241,7 @@ def _write_chunk_task(task: tuple[GenerateConfig, int, int, str]) -> tuple[str, 
     timing: dict = {}
     dataset = generate_chunk(config, start, stop, timing)
     name = chunk_name(start)
-    sha = write_chunk(dataset, Path(directory) / name, _encoding(dataset))
+    sha = write_chunk(dataset, Path(directory) / name, chunk_encoding(dataset))
     return name, start, stop, sha, timing["label_cpu_s"]
 
 
@@ -521,8 +362,6 @@ def generate_dataset(
     """
     from tqdm import tqdm
 
-    from photossl import __version__
-
     config.validate()
     shard_tuple = _parse_shard(shard)
     if workers is None:
@@ -567,7 +406,7 @@ def generate_dataset(
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "photossl_version": __version__,
+            "photossl_version": photossl_version(),
             "config": config.to_dict(),
             "n_cells": config.n_cells,
             "chunk_size": config.chunk_size,

@@ -59,14 +59,14 @@ def open_cells(source: xr.Dataset | str | Path, variables: list[str] | None = No
         return source
     path = Path(source)
     if path.is_dir():
-        from photossl.data.storage import CHUNK_DIR, open_dataset
+        from photossl.data.storage import chunk_files, open_dataset
 
         try:
             return open_dataset(path, variables=variables)
         except PhotosslError as err:
-            chunks = sorted((path / CHUNK_DIR).glob("chunk-*.nc"))
-            if variables is None or "has no variable" not in str(err) or not chunks:
+            if variables is None or "has no variable" not in str(err):
                 raise
+            chunks = chunk_files(path)
             with xr.open_dataset(chunks[0], engine="h5netcdf") as first:  # lazily: only the names are needed
                 missing = [name for name in variables if name not in first.variables]
                 available = ", ".join(target_variables(first)) or "none"

@@ -29,7 +29,14 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from photossl.data.generate import GAP_FIELDS, UNITS
+from photossl.data.schema import (
+    UNITS,
+    chunk_encoding,
+    coordinate,
+    gap_field_coordinate,
+    stamp_chunk,
+    variable,
+)
 from photossl.data.storage import (
     CHUNK_DIR,
     FORMAT,
@@ -37,7 +44,6 @@ from photossl.data.storage import (
     WriterLock,
     check_chunk_entries,
     chunk_name,
-    dataset_sha256,
     file_sha256,
     lock_name,
     manifest_name,
@@ -45,6 +51,7 @@ from photossl.data.storage import (
     write_json_atomic,
 )
 from photossl.errors import PhotosslError
+from photossl.provenance import photossl_version
 
 PRESET = "sibcl-import"
 SOLVER = "mpb (imported)"
@@ -214,17 +221,9 @@ def _dos_variables(stack, info: _Source, eps_mean: np.ndarray, polarization: str
         eldiff = stack("mpbcal/DOSeldiffn", np.float64)[:, :N_KEEP]
     else:
         eldiff = dos - 2 * np.pi * freq
-    dos, eldiff = dos.astype(np.float32), eldiff.astype(np.float32)  # float32 like generated datasets
-    dos_attrs = {"long_name": f"{polarization.upper()} DOS / sqrt(eps_mean) (SIB-CL DOSn)", "source": info.dos_group}
-    eldiff_attrs = {
-        "long_name": f"{polarization.upper()} DOS / sqrt(eps_mean) - 2 pi freq (SIB-CL DOSeldiffn, the target)"
-    }
-    return {
-        f"dos_{polarization}": (("cell", "freq"), dos, dos_attrs),
-        f"dos_eldiff_{polarization}": (("cell", "freq"), eldiff, eldiff_attrs),
-        "dos": (("cell", "freq"), dos, dos_attrs),
-        "dos_eldiff": (("cell", "freq"), eldiff, eldiff_attrs),
-    }
+    dos = variable(f"dos_{polarization}", dos, source=info.dos_group)
+    eldiff = variable(f"dos_eldiff_{polarization}", eldiff)
+    return {f"dos_{polarization}": dos, f"dos_eldiff_{polarization}": eldiff, "dos": dos, "dos_eldiff": eldiff}
 
 
 def _band_variables(handle, keys, info: _Source, polarization: str) -> tuple[dict, dict]:
@@ -237,34 +236,25 @@ def _band_variables(handle, keys, info: _Source, polarization: str) -> tuple[dic
         if values.shape != (grid * grid, info.n_bands):
             raise _fail(path, f"mpbcal/efreq/{key} has shape {values.shape}, the others {(grid * grid, info.n_bands)}")
         bands.append(_sibcl_to_photossl_k(values, grid))
-    bands = np.stack(bands).astype(np.float32)
-    gaps = np.stack([gap_table(b) for b in bands.astype(np.float64)]).astype(np.float32)
-    variables = {
-        f"bands_{polarization}": (
-            ("cell", "k", "band"), bands,
-            {"long_name": f"{polarization.upper()} band frequencies", "units": "omega a / (2 pi c)"},
-        ),
-        f"gaps_{polarization}": (("cell", "band_pair", "gap_field"), gaps,
-                                 {"long_name": f"{polarization.upper()} gap between bands n and n+1 (edges; "
-                                               "gap-to-midgap ratio, 0 if none), from the bands"}),
-    }
+    bands = variable(f"bands_{polarization}", np.stack(bands))
+    gaps = np.stack([gap_table(b) for b in bands[1].astype(np.float64)])
+    gaps_note = (f"{polarization.upper()} gap between bands n and n+1 (edges; gap-to-midgap ratio, 0 if none), "
+                 "from the bands")
+    variables = {f"bands_{polarization}": bands, f"gaps_{polarization}": variable(f"gaps_{polarization}", gaps,
+                                                                                 long_name=gaps_note)}
     kpoints = sibcl_grid(grid, margin=0.5 / grid)  # the reference's tile centres
-    coords = {
-        "k_x": ("k", kpoints[:, 0], {"units": "2 pi / a"}),
-        "k_y": ("k", kpoints[:, 1], {"units": "2 pi / a"}),
-        "gap_field": ("gap_field", np.array(GAP_FIELDS)),
-    }
+    coords = {"k_x": coordinate("k_x", kpoints[:, 0]), "k_y": coordinate("k_y", kpoints[:, 1]),
+              "gap_field": gap_field_coordinate()}
     if "mpbcal/grpvel" in info.present:
         velocity = []
         for key, v in _rows(handle, "mpbcal/grpvel", keys, path):
-            if v.ndim != 3 or v.shape[:2] != bands.shape[1:] or v.shape[2] < 2:
-                raise _fail(path, f"mpbcal/grpvel/{key} has shape {v.shape}; expected {bands.shape[1:]} + (2 or 3,)")
+            if v.ndim != 3 or v.shape[:2] != bands[1].shape[1:] or v.shape[2] < 2:
+                raise _fail(path, f"mpbcal/grpvel/{key} has shape {v.shape}; expected {bands[1].shape[1:]} + (2 or 3,)")
             velocity.append(_sibcl_to_photossl_k(v[..., :2], grid))
-        variables[f"group_velocity_{polarization}"] = (
-            ("cell", "k", "band", "component"), np.stack(velocity).astype(np.float32),
-            {"long_name": f"{polarization.upper()} group velocity d omega / dk (MPB, in-plane)", "units": "c"},
-        )
-        coords["component"] = ("component", np.array(["x", "y"]))
+        variables[f"group_velocity_{polarization}"] = variable(
+            f"group_velocity_{polarization}", np.stack(velocity),
+            long_name=f"{polarization.upper()} group velocity d omega / dk (MPB, in-plane)")
+        coords["component"] = coordinate("component", np.array(["x", "y"]))
     return variables, coords
 
 
@@ -277,51 +267,38 @@ def _chunk_dataset(handle, info: _Source, start: int, stop: int, polarization: s
     eps = stack(EPS_GROUP, np.float32)
     eps_mean = eps.astype(np.float64).mean(axis=(1, 2))
     variables = {
-        "eps": (("cell", "x", "y"), eps, {"long_name": "relative permittivity (MPB's eps, as published)"}),
-        "source_key": (("cell",), np.array([int(k) for k in keys], dtype=np.int64),
-                       {"long_name": "cell key in the source file"}),
-        "eps_mean": (("cell",), eps_mean, {"long_name": "mean of the stored eps"}),
+        "eps": variable("eps", eps, long_name="relative permittivity (MPB's eps, as published)"),
+        "source_key": variable("source_key", [int(k) for k in keys]),
+        "eps_mean": variable("eps_mean", eps_mean),
     }
-    coords = {"cell": ("cell", np.arange(start, stop, dtype=np.int64))}
+    coords = {"cell": coordinate("cell", np.arange(start, stop))}
     for group, (name, description) in SCALARS.items():
         if group in info.present:
-            variables[name] = (("cell",), stack(group, np.float64).reshape(len(keys)), {"long_name": description})
+            variables[name] = variable(name, stack(group, np.float64).reshape(len(keys)), long_name=description)
     if "unitcell/epsout" in info.present:
         # MPB's eps is smoothed at interfaces: count the pixels that hold eps_out exactly (to float32 precision)
         eps_out = variables["eps_out"][1].astype(np.float32)[:, None, None]
         fraction = np.isclose(eps, eps_out, rtol=1e-6, atol=0).mean(axis=(1, 2))
-        variables["fill_fraction"] = (("cell",), fraction, {"long_name": "fraction of pixels holding eps_out"})
+        variables["fill_fraction"] = variable("fill_fraction", fraction)
     if "unitcell/uccoefs" in info.present:
         side = 2 * info.coef_order + 1
         grid = np.zeros((len(keys), side, side), dtype=np.complex128)
         grid[:, info.coef_index[:, 0], info.coef_index[:, 1]] = stack("unitcell/uccoefs", np.complex128).reshape(
             len(keys), -1
         )
-        note = {"long_name": "Fourier coefficient c_G of the level-set function, G = (gx, gy), reference coordinates"}
-        variables["coef_real"] = (("cell", "gx", "gy"), grid.real.copy(), note)
-        variables["coef_imag"] = (("cell", "gx", "gy"), grid.imag.copy(), note)
-        orders = np.arange(-info.coef_order, info.coef_order + 1, dtype=np.int64)
-        coords.update(gx=("gx", orders), gy=("gy", orders))
+        note = "Fourier coefficient c_G of the level-set function, G = (gx, gy), reference coordinates"
+        variables["coef_real"] = variable("coef_real", grid.real.copy(), long_name=note)
+        variables["coef_imag"] = variable("coef_imag", grid.imag.copy(), long_name=note)
+        orders = np.arange(-info.coef_order, info.coef_order + 1)
+        coords.update(gx=coordinate("gx", orders), gy=coordinate("gy", orders))
     if info.dos_group is not None:
         variables.update(_dos_variables(stack, info, eps_mean, polarization))
-        freq_attrs = {"long_name": "scaled frequency omega sqrt(eps_mean) a / (2 pi c)"}
-        coords["freq"] = ("freq", SOURCE_FREQ[:N_KEEP], freq_attrs)
+        coords["freq"] = coordinate("freq", SOURCE_FREQ[:N_KEEP])
     if info.grid_size is not None:
         band_variables, band_coords = _band_variables(handle, keys, info, polarization)
         variables.update(band_variables)
         coords.update(band_coords)
-    dataset = xr.Dataset(variables, coords=coords, attrs={**attrs, "chunk_start": start, "chunk_stop": stop})
-    dataset.attrs["data_sha256"] = dataset_sha256(dataset)
-    return dataset
-
-
-def _encoding(dataset: xr.Dataset) -> dict:
-    # the same compression as generated chunks: gzip + shuffle, deterministic
-    return {
-        name: {"zlib": True, "complevel": 4, "shuffle": True}
-        for name, variable in dataset.data_vars.items()
-        if variable.size >= 1024
-    }
+    return stamp_chunk(xr.Dataset(variables, coords=coords, attrs=dict(attrs)), start, stop)
 
 
 # ----------------------------------------------------------------------------------------------------------- writing
@@ -405,8 +382,6 @@ def import_sibcl(
     """
     import h5py
 
-    from photossl import __version__
-
     source, out = Path(source), Path(out)
     if polarization not in ("tm", "te"):
         raise PhotosslError(f"polarization must be 'tm' or 'te', got {polarization!r}")
@@ -452,7 +427,7 @@ def import_sibcl(
             attrs = {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
-                "photossl_version": __version__,
+                "photossl_version": photossl_version(),
                 "preset": PRESET,
                 "config": json.dumps(config, sort_keys=True),
                 "solver": SOLVER,
@@ -466,7 +441,7 @@ def import_sibcl(
             }
             out.mkdir(parents=True, exist_ok=True)
             with WriterLock(out / lock_name(None)):
-                _write_all(handle, info, out, config, attrs, polarization, names, __version__, progress)
+                _write_all(handle, info, out, config, attrs, polarization, names, progress)
     except PhotosslError:
         raise
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as err:
@@ -474,12 +449,12 @@ def import_sibcl(
     return SibclImportResult(out, len(keys), names, info.skipped)
 
 
-def _write_all(handle, info, out, config, attrs, polarization, names, version, progress) -> None:
+def _write_all(handle, info, out, config, attrs, polarization, names, progress) -> None:
     (out / CHUNK_DIR).mkdir(exist_ok=True)
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "photossl_version": version,
+        "photossl_version": photossl_version(),
         "config": config,
         "n_cells": config["n_cells"],
         "chunk_size": config["chunk_size"],
@@ -496,7 +471,7 @@ def _write_all(handle, info, out, config, attrs, polarization, names, version, p
     for name, start in zip(names, range(0, config["n_cells"], chunk_size)):
         stop = min(start + chunk_size, config["n_cells"])
         dataset = _chunk_dataset(handle, info, start, stop, polarization, attrs)
-        digest = write_chunk(dataset, out / CHUNK_DIR / name, _encoding(dataset))
+        digest = write_chunk(dataset, out / CHUNK_DIR / name, chunk_encoding(dataset))
         manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": digest}
         write_json_atomic(out / MANIFEST, manifest)
         if bar is not None:

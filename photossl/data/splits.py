@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from photossl.files import write_text_atomic
 from photossl.errors import PhotosslError
+from photossl.files import write_json_atomic
+from photossl.provenance import random_generator
 
 SPLITS_FORMAT = "photossl-splits"
 SPLITS_FORMAT_VERSION = 1
@@ -106,7 +107,7 @@ def make_splits(
         raise PhotosslError(
             f"n_labelled ({labelled}) exceeds the {rest} cells left after test ({test}) and validation ({validation})"
         )
-    order = np.random.default_rng([_SPLIT_STREAM, seed]).permutation(n_cells)
+    order = random_generator(_SPLIT_STREAM, seed).permutation(n_cells)
     cuts = np.cumsum([test, validation, labelled])
     test_idx, validation_idx, labelled_idx, unlabelled_only = np.split(order, cuts)
     pretrain = np.concatenate([labelled_idx, unlabelled_only]) if pretrain_includes_labelled else unlabelled_only
@@ -132,7 +133,7 @@ def budget_indices(splits: DatasetSplits, budget: int, seed: int = 0) -> np.ndar
     pool = np.sort(np.asarray(splits.labelled, dtype=np.int64))
     if budget > len(pool):
         raise PhotosslError(f"budget {budget} exceeds the labelled pool of {len(pool)} cells")
-    order = np.random.default_rng([_BUDGET_STREAM, splits.seed, seed]).permutation(len(pool))
+    order = random_generator(_BUDGET_STREAM, splits.seed, seed).permutation(len(pool))
     return np.sort(pool[order[:budget]])
 
 
@@ -153,7 +154,7 @@ def save_splits(splits: DatasetSplits, directory: str | Path) -> Path:
         "sizes": splits.sizes,
         **{name: [int(i) for i in getattr(splits, name)] for name in _PARTS},
     }
-    write_text_atomic(path, json.dumps(record, separators=(",", ":")) + "\n")
+    write_json_atomic(path, record, indent=None, separators=(",", ":"))
     return path
 
 

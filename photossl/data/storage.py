@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
+from photossl.data.schema import CHUNK_ATTRS
 from photossl.errors import PhotosslError
 from photossl.files import replace_atomically, write_error
+from photossl.files import write_json_atomic as _write_json
 
 FORMAT = "photossl-dataset"
 FORMAT_VERSION = 1
 CHUNK_DIR = "chunks"
-# Attributes that differ between chunks of one dataset; dropped from the dataset-level attributes.
-CHUNK_ATTRS = ("data_sha256", "chunk_start", "chunk_stop")
 
 __all__ = [
     "CHUNK_DIR",
@@ -40,6 +40,7 @@ __all__ = [
     "WriterLock",
     "bundled_dataset_path",
     "check_chunk_entries",
+    "chunk_files",
     "chunk_name",
     "config_differences",
     "dataset_sha256",
@@ -100,10 +101,10 @@ def _tmp_path(path: Path) -> Path:
 
 
 def write_json_atomic(path: str | Path, content: dict) -> None:
-    """Write ``content`` as JSON to ``path`` through a temporary file and a rename (a failed write raises
+    """Write a manifest: ``content`` as sorted JSON, through a temporary file that names this writer's pid (so a
+    later run can clear a dead writer's leftovers) and a rename (a failed write raises
     :class:`~photossl.files.WriteError` and leaves the old file)."""
-    text = json.dumps(content, indent=1, sort_keys=True) + "\n"
-    replace_atomically(path, lambda tmp: Path(tmp).write_text(text), temporary=_tmp_path(Path(path)))
+    _write_json(path, content, indent=1, sort_keys=True, temporary=_tmp_path(Path(path)))
 
 
 def write_chunk(dataset, path: str | Path, encoding: dict | None = None) -> str:
@@ -271,6 +272,21 @@ def read_manifests(directory: str | Path) -> dict[str, dict]:
         check_chunk_entries(manifest, path)
         found[path.name] = manifest
     return found
+
+
+def chunk_files(directory: str | Path) -> list[Path]:
+    """The chunk files that the manifests of dataset ``directory`` list, in cell order (each file once).
+
+    The API for code that reads chunks one by one: the manifests say which files belong to the dataset (a stray or
+    half-written file in ``chunks/`` is not one of them). Raises PhotosslError for a folder without manifests.
+    """
+    directory = Path(directory)
+    manifests = read_manifests(directory)
+    if not manifests:
+        what = "does not exist" if not directory.exists() else "has no manifest.json"
+        raise PhotosslError(f"{directory} {what}: not a photossl dataset (make one with photossl generate)")
+    starts = {name: int(entry["start"]) for manifest in manifests.values() for name, entry in manifest["chunks"].items()}
+    return [directory / CHUNK_DIR / name for name in sorted(starts, key=starts.get)]
 
 
 def _is_int(value) -> bool:

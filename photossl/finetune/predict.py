@@ -1,8 +1,8 @@
 """Apply a fine-tuned surrogate to new cells and write the predictions as NetCDF.
 
-Inputs hold raw permittivity maps: a photossl dataset folder or NetCDF file (variable ``eps``), a ``.npy`` array
-(N, N) or (B, N, N), or an HDF5 file with a 2-D or 3-D dataset ``eps`` (or ``--key``), or SIB-CL's layout
-(``unitcell/mpbepsimage/<i>``, one dataset per cell).
+Inputs hold raw permittivity maps, read by :func:`photossl.data.eps_files.read_cells`: a photossl dataset folder or
+NetCDF file (variable ``eps``), a ``.npy`` / ``.npz`` array (N, N) or (B, N, N), or an HDF5 file with a 2-D or 3-D
+dataset ``eps`` (or ``--key``), or SIB-CL's layout (``unitcell/mpbepsimage/<i>``, one dataset per cell).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import numpy as np
 import torch
 import xarray as xr
 
+from photossl.data.eps_files import read_cells  # noqa: F401 - the inputs' reader, re-exported where it lived
 from photossl.errors import PhotosslError
 from photossl.files import load_torch_file, replace_atomically
 from photossl.finetune.targets import TargetInfo, with_dos
-
-SIBCL_EPS_GROUP = "unitcell/mpbepsimage"
 
 
 @dataclass
@@ -202,68 +201,6 @@ def load_finetuned(path: str | Path, map_location: str | torch.device = "cpu") -
                             f"run code; refit it: {refit_command(folder)}")
     raise PhotosslError(f"no fine-tuned model at {path} (expected {MODEL_FILE} or {CLASSICAL_FILE}; "
                         "make one with photossl finetune)")
-
-
-# ------------------------------------------------------------------------------------------------------ inputs
-def _read_h5(path: Path, key: str | None) -> np.ndarray:
-    import h5py
-
-    with h5py.File(path, "r") as handle:
-        if key is None and SIBCL_EPS_GROUP in handle and isinstance(handle[SIBCL_EPS_GROUP], h5py.Group):
-            group = handle[SIBCL_EPS_GROUP]
-            names = sorted(group, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0, k))
-            return np.stack([group[name][()] for name in names])
-        if key is None:
-            key = "eps" if "eps" in handle else None
-        if key is None:
-            found = []
-            handle.visititems(lambda name, obj: found.append(name) if getattr(obj, "ndim", 0) in (2, 3) else None)
-            if len(found) != 1:
-                raise PhotosslError(f"{path}: name the permittivity dataset with --key (found {len(found)} arrays)")
-            key = found[0]
-        if key not in handle:
-            raise PhotosslError(f"{path}: no dataset '{key}'")
-        return handle[key][()]
-
-
-def read_cells(source: str | Path, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(raw ε (B, N, N) float64, cell ids (B,)) from a dataset folder, .nc, .npy or .h5/.hdf5 file."""
-    path = Path(source)
-    if not path.exists():
-        raise PhotosslError(f"input not found: {path}")
-    try:
-        if path.is_dir() or path.suffix.lower() == ".nc":
-            from photossl.data.loaders import open_cells
-
-            dataset = open_cells(path, ["eps"])
-            try:
-                eps = np.asarray(dataset["eps"].values, dtype=np.float64)
-                ids = dataset["cell"].values if "cell" in dataset.coords else np.arange(eps.shape[0])
-            finally:
-                dataset.close()
-        elif path.suffix.lower() == ".npy":
-            eps = np.load(path, allow_pickle=False)
-            ids = None
-        elif path.suffix.lower() in (".h5", ".hdf5"):
-            eps = _read_h5(path, key)
-            ids = None
-        else:
-            raise PhotosslError(f"{path}: unsupported input '{path.suffix}' (use a dataset folder, .nc, .npy or .h5)")
-    except PhotosslError:
-        raise
-    except (OSError, ValueError, KeyError) as err:
-        raise PhotosslError(f"cannot read {path}: {err}") from None
-    from photossl.physics.cells import check_eps_dtype
-
-    eps = check_eps_dtype(np.asarray(eps), f"{path}: permittivity").astype(np.float64)
-    if eps.ndim == 2:
-        eps = eps[None]
-    if eps.ndim == 4 and eps.shape[1] == 1:
-        eps = eps[:, 0]
-    if eps.ndim != 3 or eps.shape[1] != eps.shape[2]:
-        raise PhotosslError(f"{path}: permittivity must be (N, N) or (B, N, N), got shape {eps.shape}")
-    ids = np.arange(eps.shape[0]) if ids is None else np.asarray(ids)
-    return eps, ids
 
 
 # ----------------------------------------------------------------------------------------------------- outputs

@@ -12,6 +12,7 @@ import csv
 import math
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from photossl.files import replace_atomically, write_json_record, write_yaml_record
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
+from photossl.files import replace_atomically, write_json_record, write_yaml_record
 from photossl.finetune.config import FinetuneConfig
 from photossl.finetune.data import FinetuneData, Part
 from photossl.finetune.predict import FinetunedModel
@@ -233,7 +234,7 @@ class Augmenter:
 
 
 # ----------------------------------------------------------------------------------------------------- evaluation
-@torch.no_grad()
+@torch.inference_mode()  # a little cheaper than no_grad; the predictions never enter autograd
 def predict_images(model: nn.Module, scaler: TargetScaler, images: torch.Tensor, device: torch.device,
                    batch_size: int = 512) -> torch.Tensor:
     """Predictions in target units (float64, CPU). Shape: (B, C, N, N) -> (B, size)."""
@@ -316,18 +317,7 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
             record = fit_classical(config, data, out, echo)
         else:
             record = _finetune_network(config, data, out, select_device(config.device), echo)
-        record.update(
-            budget=config.budget, seed=config.seed, split_seed=data.splits.seed, target=config.target,
-            target_variable=data.target.variable, n_train=int(len(data.train_indices)),
-            n_validation=int(len(data.splits.validation)), n_test=int(len(data.splits.test)),
-            seeds={"budget": config.seed, "init": config.seed, "split": data.splits.seed},
-            data=str(data.path), versions=versions(), threads=torch.get_num_threads(),
-            wall_time_s=round(time.perf_counter() - started, 3),
-        )
-        write_json_record(out / "indices.json", data.indices_record())
-        write_yaml_record(out / "config.yaml", config_to_dict(config))
-        write_json_record(out / METRICS_FILE, record)  # last: its presence marks a finished run
-        return record
+        return complete_run(config, data, record, out, time.perf_counter() - started)
     except BaseException:
         if created:  # a run that failed before writing anything leaves no empty folder behind
             try:
@@ -338,6 +328,23 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
     finally:
         data.close()
         torch.set_num_threads(threads)
+
+
+def complete_run(config: FinetuneConfig, data: FinetuneData, record: dict[str, Any], out: Path,
+                 wall_time_s: float) -> dict[str, Any]:
+    """Add the run's provenance to ``record`` and write indices.json, config.yaml and, last, metrics.json."""
+    record.update(
+        budget=config.budget, seed=config.seed, split_seed=data.splits.seed, target=config.target,
+        target_variable=data.target.variable, n_train=int(len(data.train_indices)),
+        n_validation=int(len(data.splits.validation)), n_test=int(len(data.splits.test)),
+        seeds={"budget": config.seed, "init": config.seed, "split": data.splits.seed},
+        data=str(data.path), versions=versions(), threads=torch.get_num_threads(),
+        wall_time_s=round(wall_time_s, 3),
+    )
+    write_json_record(out / "indices.json", data.indices_record())
+    write_yaml_record(out / "config.yaml", config_to_dict(config))
+    write_json_record(out / METRICS_FILE, record)  # last: its presence marks a finished run
+    return record
 
 
 def _start_record(config: FinetuneConfig, start: FinetunedModel, data: FinetuneData, echo) -> dict[str, Any]:
@@ -367,12 +374,31 @@ def _start_record(config: FinetuneConfig, start: FinetunedModel, data: FinetuneD
             "held_out_cells_in_pretraining_pool": overlap}
 
 
-def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, device: torch.device,
-                      echo) -> dict[str, Any]:
-    from tqdm.auto import tqdm
+@dataclass
+class NetworkSetup:
+    """A network run ready to train: the model (on its device), target scaling, augmentation, the arrays it reads,
+    the optimiser's parameter groups, its epochs, its batch-order generator, and what the record says about where
+    it started. ``start_best``: the selection's starting point, (validation error, 0, state, metrics) when a whole
+    network for the same target is the start, else None."""
 
-    from photossl.training.checkpoint import atomic_torch_save
+    model: Regressor
+    scaler: TargetScaler
+    augment: Augmenter
+    train: Part
+    val: Part
+    target: TargetInfo
+    spec: dict[str, Any]
+    method: str
+    pretrain_record: dict[str, Any] | None
+    groups: list[dict[str, Any]]
+    epochs: int
+    generator: torch.Generator
+    start_best: tuple | None
 
+
+def setup_network(config: FinetuneConfig, data: FinetuneData, device: torch.device, echo) -> NetworkSetup:
+    """Everything a network run fixes before its first step; the same for a run alone and in an ensemble, so that
+    both start from the same weights and draw the same batches."""
     target = data.target
     train, val = data.train(), data.validation()
     in_channels = int(train.images.shape[1])
@@ -400,26 +426,56 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
     permutation = output_permutation(encoder, target)  # bands under exact symmetry: an equivariant head
     scaler = scaler.symmetrized(permutation)
     model = Regressor(encoder, head, frozen=config.mode == "frozen", output_permutation=permutation).to(device)
-    augment = Augmenter(config.augment, target)
     groups = [{"params": list(head.parameters()), "lr": config.lr}]
     if config.mode == "full":  # pretrained weights move more gently than a fresh encoder
         scale = config.encoder_lr_scale if pretrain_config is not None else 1.0
         groups.append({"params": list(encoder.parameters()), "lr": config.lr * scale})
-    optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
-    n = train.images.shape[0]
-    epochs = config.epochs_for(n)
-    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs) if config.schedule == "cosine"
-                else None)
-    generator = torch.Generator().manual_seed(_seed(_ORDER_STREAM, config.seed))
-    primary = target.primary_metric
-
-    history: list[dict[str, Any]] = []
-    best = (math.inf, 0, None, None)  # (validation error, epoch, model state, validation metrics)
+    start_best = None
     if start is not None and pretrain_record["head_reused"]:
         # A whole network for the same target is already a model: selection may keep it (epoch 0) when the
         # labels at hand cannot improve it on the validation cells.
         metrics = evaluate(model, scaler, val, target, device, config.eval_batch_size)
-        best = (metrics[primary], 0, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, metrics)
+        start_best = (metrics[target.primary_metric], 0,
+                      {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}, metrics)
+    return NetworkSetup(model, scaler, Augmenter(config.augment, target), train, val, target, spec,
+                        config.label or pretrained_method, pretrain_record, groups,
+                        config.epochs_for(train.images.shape[0]),
+                        torch.Generator().manual_seed(_seed(_ORDER_STREAM, config.seed)), start_best)
+
+
+def make_optimizer(config: FinetuneConfig, groups: list[dict[str, Any]]):
+    """Adam on the parameter ``groups`` of :func:`setup_network`."""
+    return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_schedule(config: FinetuneConfig, optimizer: torch.optim.Optimizer, epochs: int):
+    """The per-epoch learning-rate schedule of ``optimizer`` (None: constant)."""
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+    return None
+
+
+def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, device: torch.device,
+                      echo) -> dict[str, Any]:
+    run = setup_network(config, data, device, echo)
+    best, history = train_network(config, run, device)
+    return finish_network(config, data, run, best, history, out, device, echo)
+
+
+def train_network(config: FinetuneConfig, run: NetworkSetup, device: torch.device) -> tuple[tuple, list[dict]]:
+    """Train one network alone: (best = (validation error, epoch, state, metrics), history rows)."""
+    from tqdm.auto import tqdm
+
+    model, scaler, augment, train, val, target = run.model, run.scaler, run.augment, run.train, run.val, run.target
+    optimizer = make_optimizer(config, run.groups)
+    n = train.images.shape[0]
+    epochs = run.epochs
+    schedule = make_schedule(config, optimizer, epochs)
+    generator = run.generator
+    primary = target.primary_metric
+
+    history: list[dict[str, Any]] = []
+    best = run.start_best or (math.inf, 0, None, None)  # (validation error, epoch, model state, validation metrics)
     bar = tqdm(range(epochs), desc=f"finetune {config.method} b={config.budget} s={config.seed}",
                disable=not config.progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
@@ -453,18 +509,27 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
         if config.patience and epoch + 1 - best[1] >= config.patience:
             break
     bar.close()
-    write_history(out / "history.csv", history)
+    return best, history
 
+
+def finish_network(config: FinetuneConfig, data: FinetuneData, run: NetworkSetup, best: tuple,
+                   history: list[dict], out: Path, device: torch.device, echo) -> dict[str, Any]:
+    """Write the history, restore the selected state, score the test split once, save the model; the record."""
+    from photossl.training.checkpoint import atomic_torch_save
+
+    model, scaler, target = run.model, run.scaler, run.target
+    primary = target.primary_metric
+    write_history(out / "history.csv", history)
     model.load_state_dict(best[2])
     test = data.test()  # the only read of the test cells, after selection
     test_metrics = evaluate(model, scaler, test, target, device, config.eval_batch_size)
-    method = config.label or pretrained_method
+    method = run.method
     atomic_torch_save(
         {
             "format": MODEL_FORMAT,
             "kind": "network",
-            "encoder": spec,
-            "head": {"kind": config.head, "in_dim": encoder.feature_dim, "out_dim": target.size,
+            "encoder": run.spec,
+            "head": {"kind": config.head, "in_dim": model.encoder.feature_dim, "out_dim": target.size,
                      "dims": list(config.head_dims)},
             "state": model.state_dict(),
             "target_mean": scaler.mean.cpu(),
@@ -491,8 +556,8 @@ def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, dev
         "validation": best[3],
         "selected_epoch": best[1],
         "epochs_run": len(history),
-        "epochs_planned": epochs,
-        "stopped_early": len(history) < epochs,
-        "pretrained": pretrain_record,
+        "epochs_planned": run.epochs,
+        "stopped_early": len(history) < run.epochs,
+        "pretrained": run.pretrain_record,
         "device": str(device),
     }

@@ -19,6 +19,7 @@ from photossl.models.periodic_conv import (
 )
 from photossl.models.resnet import BasicBlock, CifarResNet, cifar_resnet18
 from photossl.models.small_encoder import SmallEncoder
+from photossl.models.spectral_conv import spectral_periodic_conv2d
 
 __all__ = [
     "ENCODERS",
@@ -42,4 +43,5 @@ __all__ = [
     "orbit_average",
     "periodic_pad",
     "same_conv2d",
+    "spectral_periodic_conv2d",
 ]

@@ -5,6 +5,7 @@ from photossl.physics.cells import (
     cylinder_cell,
     fourier_level_set_cell,
     holes_cell,
+    random_pixel_cell,
     rods_cell,
     surrogate_cylinder_cell,
     validate_eps,
@@ -21,14 +22,19 @@ from photossl.physics.kpoints import (
 )
 from photossl.physics.plane_groups import PLANE_GROUPS, apply_operation, plane_group, point_group, symmetrize
 from photossl.physics.solver import BandResult, PlaneWaveBasis, plane_wave_basis, solve_bands, solve_bands_full
+from photossl.physics.solver_options import PRESETS as SOLVER_PRESETS
+from photossl.physics.solver_options import SolverOptions
 
 __all__ = [
+    "validate_eps",
     "BandResult",
     "IrreducibleKPoints",
     "KPath",
     "LevelSetCell",
     "PLANE_GROUPS",
+    "SOLVER_PRESETS",
     "PlaneWaveBasis",
+    "SolverOptions",
     "apply_operation",
     "cell_point_group",
     "cylinder_cell",
@@ -40,6 +46,7 @@ __all__ = [
     "plane_group",
     "plane_wave_basis",
     "point_group",
+    "random_pixel_cell",
     "reduce_kpoints",
     "rods_cell",
     "sibcl_grid",

@@ -10,9 +10,14 @@ import xarray as xr
 import photossl
 from photossl.files import replace_atomically
 from photossl.physics.gaps import band_gaps
-from photossl.physics.kpoints import cell_point_group, gxmg_path, irreducible_path_vertices
-from photossl.physics.labels import DEFAULT_SOLVER_OPTIONS, label_cell
+from photossl.physics.kpoints import (
+    cell_point_group,
+    gxmg_path,
+    irreducible_path_vertices,
+)
+from photossl.physics.labels import label_cell
 from photossl.physics.solver import solve_bands
+from photossl.physics.solver_options import SolverOptions, solver_options
 
 GAP_MIN_RATIO = 1e-3  # gap-to-midgap ratios at or below this are numerical slivers, not gaps
 GAP_FIELDS = ("lower_edge", "upper_edge", "gap_to_midgap")
@@ -25,8 +30,9 @@ def compute_band_report(
     n_bands: int = 10,
     points_per_segment: int = 24,
     grid_size: int = 25,
-    cutoff: float = 6.0,
+    cutoff: float | None = None,
     recipe: dict | None = None,
+    options: SolverOptions | str | None = None,
 ) -> xr.Dataset:
     """Bands along the cell's high-symmetry path, the SIB-CL DOS and the complete gaps per polarization.
 
@@ -39,17 +45,20 @@ def compute_band_report(
     ``omega`` (freq) = freq / √ε̄; ``dos_eldiff_P``; ``gaps_P`` (band_pair, gap_field): lower edge, upper edge
     (ωa/2πc) and gap-to-midgap ratio of each band pair, zero where there is no gap. Attributes: the solver settings,
     ``path`` (its vertices), ``gaps`` (one readable line) and the cell's ``recipe_*`` (how it was made).
+
+    ``options``: the accuracy preset or SolverOptions (default the "fast" label recipe); ``cutoff`` overrides its
+    plane-wave cutoff for both polarizations. The path is solved exactly at every k-point with the same basis.
     """
     rotations = cell_point_group(eps)
     vertices = irreducible_path_vertices(rotations)
     path = gxmg_path(points_per_segment, vertices)
-    options = dict(DEFAULT_SOLVER_OPTIONS, cutoff=cutoff)
+    options = solver_options(options) if cutoff is None else solver_options(options, cutoff=cutoff, te_cutoff=None)
     eps_mean = float(np.mean(eps))
     data_vars = {"eps": (("x", "y"), eps, {"long_name": "relative permittivity"})}
     gap_rows = []
     freq_axis = None
     for pol in polarizations:
-        path_bands = solve_bands(eps, path.kpoints, pol, n_bands, cutoff=cutoff)
+        path_bands = solve_bands(eps, path.kpoints, pol, n_bands, options=options.replace(anchor_spacing=None))
         labels = label_cell(eps, pol, n_bands, grid_size, solver_options=options)
         freq_axis = labels.dos.freq
         data_vars[f"bands_{pol}"] = (("path", "band"), path_bands, {"units": "omega a / 2 pi c"})
@@ -81,7 +90,8 @@ def compute_band_report(
     attrs = {
         "photossl_version": photossl.__version__,
         "solver": "pwe",
-        "cutoff": cutoff,
+        "cutoff": options.cutoff,
+        "solver_options": str(options.as_dict()),
         "grid_size": grid_size,
         "n_bands": n_bands,
         "eps_mean": eps_mean,

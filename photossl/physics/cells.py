@@ -149,6 +149,28 @@ def surrogate_cylinder_cell(
     return eps, {"radius": radius, "eps_in": eps_in, "eps_out": eps_out}
 
 
+def random_pixel_cell(
+    seed: int,
+    n: int = 32,
+    filling: float = 0.5,
+    eps_in_range: tuple[float, float] = (1.0, 20.0),
+    eps_out_range: tuple[float, float] = (1.0, 20.0),
+) -> tuple[np.ndarray, dict]:
+    """Binary random pixels: each pixel is eps_out with probability ``filling``, else eps_in (eps ~ U(range)).
+
+    No interface is smooth on the pixel scale, so this is the hardest cell for a truncated plane-wave basis.
+    """
+    if not 0 <= filling <= 1:
+        raise PhotosslError(f"filling must lie in [0, 1], got {filling}")
+    validate_eps_range("eps_in range", eps_in_range)
+    validate_eps_range("eps_out range", eps_out_range)
+    rng = np.random.default_rng(seed)
+    eps_in = float(rng.uniform(*eps_in_range))
+    eps_out = float(rng.uniform(*eps_out_range))
+    eps = np.where(rng.uniform(size=(n, n)) < filling, eps_out, eps_in).astype(np.float64)
+    return eps, {"eps_in": eps_in, "eps_out": eps_out, "filling": filling}
+
+
 def check_eps_dtype(array: np.ndarray, name: str = "permittivity") -> np.ndarray:
     """``array`` itself when it holds real numbers; strings, objects and complex values raise one PhotosslError line.
 

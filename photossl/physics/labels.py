@@ -9,21 +9,30 @@ import numpy as np
 from photossl.errors import PhotosslError
 from photossl.physics.dos import SibclDos, sibcl_dos
 from photossl.physics.gaps import gap_table
-from photossl.physics.kpoints import cell_point_group, monkhorst_pack_grid, reduce_kpoints, sibcl_grid
+from photossl.physics.kpoints import (
+    cell_point_group,
+    monkhorst_pack_grid,
+    reduce_kpoints,
+    sibcl_grid,
+)
 from photossl.physics.solver import solve_bands_full
+from photossl.physics.solver_options import (
+    DEFAULT_PRESET,
+    K_GRIDS,
+    PRESETS,
+    SolverOptions,
+    option_names,
+    solver_options,
+)
 
-# Accuracy options of the default label recipe: |G| <= 6 (113 plane waves), k.p interpolation from anchors 0.25 apart,
-# the small reduced problems in single precision (bands agree with double precision to ~1e-6 relative).
-DEFAULT_SOLVER_OPTIONS = {
-    "cutoff": 6.0,
-    "basis_shape": "circle",
-    "anchor_spacing": 0.25,
-    "anchor_extra_bands": 4,
-    "reduced_precision": "single",
-}
-# k-point layouts of the n x n label grid: SIB-CL's (margin 0.02, the tile centres only for n = 25) or the centres of
-# n x n equal tiles (Monkhorst-Pack), which the GGR tiles of side 1/n cover exactly for any n.
-K_GRIDS = ("sibcl", "monkhorst-pack")
+# The default label recipe is the "fast" preset (photossl.physics.solver_options): |G| <= 6 (113 plane waves), k.p
+# interpolation from anchors 0.25 apart with the exact first-order (Sternheimer) response. Dataset configs store these
+# keys (the values come from the preset, so the recipe is defined once); labels made before anchor_response existed
+# used anchor_response="plain" and reduced_precision="single".
+RECIPE_KEYS = ("cutoff", "basis_shape", "anchor_spacing", "anchor_extra_bands", "anchor_response", "reduced_precision")
+DEFAULT_SOLVER_OPTIONS = {key: getattr(PRESETS[DEFAULT_PRESET], key) for key in RECIPE_KEYS}
+# Keys of a solver-options dict that are run settings of solve_bands_full, not accuracy options.
+RUN_KEYS = ("k_chunk", "device", "dtype")
 
 # The rough ("cheap") label recipe for multi-fidelity pretraining: |G| <= 2 (13 plane waves), an exact solve at each
 # k-point of a 15 x 15 Monkhorst-Pack grid. Its SIB-CL DOS lies on the same 400 scaled frequencies as the default
@@ -54,20 +63,22 @@ def label_cell(
     grid_size: int = 25,
     dos: bool = True,
     use_symmetry: bool = True,
-    solver_options: dict | None = None,
+    solver_options: SolverOptions | str | dict | None = None,
 ) -> CellLabels:
     """Bands, group velocities, SIB-CL DOS and gaps of an (N, N) cell on the ``grid_size``^2 SIB-CL grid.
 
     Symmetry: k-points related by time reversal and by the cell's own point group (detected from the pixel map) are
-    solved once. ``solver_options`` are :func:`~photossl.physics.solver.solve_bands_full` keywords, plus ``k_grid``
-    (one of :data:`K_GRIDS`, default 'sibcl'): the layout of the k-grid (:func:`label_kpoints`).
+    solved once. ``solver_options``: a :class:`~photossl.physics.solver_options.SolverOptions`, a preset name, or a
+    dict of its fields (merged over the default "fast" preset) plus the run settings ``k_chunk``, ``device``,
+    ``dtype``; its ``k_grid`` (one of :data:`K_GRIDS`, default 'sibcl') is the layout of the k-grid
+    (:func:`label_kpoints`).
     """
-    options = dict(DEFAULT_SOLVER_OPTIONS if solver_options is None else solver_options)
-    kpoints = label_kpoints(grid_size, options.pop("k_grid", "sibcl"))
+    options, run = split_solver_options(solver_options)
+    kpoints = label_kpoints(grid_size, options.k_grid)
     rotations = cell_point_group(eps) if use_symmetry else (np.eye(2, dtype=np.int64),)
     irreducible = reduce_kpoints(kpoints, rotations, time_reversal=use_symmetry)
     result = solve_bands_full(
-        eps, kpoints[irreducible.indices], polarization, n_bands, group_velocities=dos, **options
+        eps, kpoints[irreducible.indices], polarization, n_bands, group_velocities=dos, options=options, **run
     )
     freqs_irr = result.frequencies[0]
     dos_label = None
@@ -81,6 +92,17 @@ def label_cell(
     return CellLabels(
         polarization, freqs_full, velocities_full, dos_label, gap_table(freqs_irr), len(irreducible.indices)
     )
+
+
+def split_solver_options(value: SolverOptions | str | dict | None) -> tuple[SolverOptions, dict]:
+    """(SolverOptions, run settings) from what :func:`label_cell` accepts; unknown keys raise PhotosslError."""
+    if not isinstance(value, dict):
+        return solver_options(value), {}
+    unknown = sorted(set(value) - set(option_names()) - set(RUN_KEYS))
+    if unknown:
+        raise PhotosslError(f"unknown solver option '{unknown[0]}' (allowed: {', '.join(option_names() + RUN_KEYS)})")
+    run = {key: value[key] for key in RUN_KEYS if value.get(key) is not None}
+    return solver_options({k: v for k, v in value.items() if k not in RUN_KEYS}), run
 
 
 def label_kpoints(grid_size: int, k_grid: str = "sibcl") -> np.ndarray:

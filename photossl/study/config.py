@@ -58,7 +58,15 @@ class StudyConfig:
     diagnostics of every encoder on ``diagnostics_cells`` cells under ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
     reference's error at its largest budget). ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``); the
     data's chunks, the pretraining runs and the fine-tuning cells then run as tasks of its workers, which must see the
-    study folder and the data under the same paths (:mod:`photossl.cluster`); None: this process.
+    study folder and the data under the same paths (:mod:`photossl.cluster`); None: this process. ``tuning``: the
+    same validation-only tuning budget for every method's knobs before the study (:mod:`photossl.study.tuning`).
+    ``finetune_ensemble``: the most grid cells of one network method (its seeds and budgets) fine-tuned together as
+    one stacked network in this process (:mod:`photossl.finetune.ensemble`: each cell keeps its own weights,
+    batches, optimiser, schedule, early stopping and selection, so results are those of cells run alone up to float
+    rounding, which grows over training: equal in distribution, not bit for bit); 1 (the default) runs each cell
+    alone. On 2 CPU cores stacking measured 1.0–1.1x (``benchmarks/finetune_grid.py``): the convolutions' arithmetic
+    dominates; it is meant for accelerators, where per-step overhead dominates. An execution key: it changes no
+    fingerprint.
     """
 
     name: str = "study"
@@ -84,6 +92,8 @@ class StudyConfig:
     threads: int | None = None
     progress: bool = True
     scheduler: str | None = None
+    tuning: dict | None = None
+    finetune_ensemble: int = 1
 
     def __post_init__(self) -> None:
         # Mappings inside a dict field arrive as plain dicts: type each one (unknown keys are errors).
@@ -96,6 +106,10 @@ class StudyConfig:
             else:
                 raise PhotosslError(f"config key 'method_options.{label}' must be a mapping, got {value!r}")
         self.method_options = options
+        if self.tuning is not None:
+            from photossl.study.tuning import make_tuning_config
+
+            self.tuning = make_tuning_config(self.tuning)
 
     def validate(self) -> None:
         from photossl.symmetry import FINITE_GROUPS
@@ -120,7 +134,7 @@ class StudyConfig:
             raise PhotosslError("config keys 'data' and 'generate' exclude each other: use a dataset or make one")
         if self.split_seed < 0:
             raise PhotosslError(f"config key 'split_seed' must be >= 0, got {self.split_seed}")
-        for name, low in (("diagnostics_cells", 2), ("generate_workers", 1), ("threads", 1)):
+        for name, low in (("diagnostics_cells", 2), ("generate_workers", 1), ("threads", 1), ("finetune_ensemble", 1)):
             value = getattr(self, name)
             if value is not None and value < low:
                 raise PhotosslError(f"config key '{name}' must be >= {low}, got {value}")
@@ -133,6 +147,8 @@ class StudyConfig:
             from photossl.cluster import check_address
 
             self.scheduler = check_address(self.scheduler, "config key 'scheduler'")
+        if self.tuning is not None:
+            self.tuning.check_methods(self)
         if self.at_error is not None and not self.at_error > 0:
             raise PhotosslError(f"config key 'at_error' must be > 0, got {self.at_error}")
         for key in STUDY_FINETUNE_KEYS:

@@ -15,6 +15,7 @@ from photossl.study.encoders import LoadedEncoder, load_encoder
 from photossl.study.plan import Cell, StudyPlan, cell_path, read_cell, write_json_atomic
 from photossl.study.table import aggregate
 
+
 # ------------------------------------------------------------------------------------------ diagnostics, figures
 def _diagnostic_images(plan: StudyPlan, n: int):
     """(normalised cells, their dataset indices) for diagnostics: test, then validation, then the rest (no labels
@@ -131,7 +132,7 @@ def plot_predictions(plan: StudyPlan, rows: list[dict], metric: str, log) -> lis
     budget with results (first seed)."""
     from photossl.evaluation import plot_dos_predictions
     from photossl.finetune import load_finetuned, resolve_splits
-    
+
     ok = [r for r in rows if r["status"] == "ok" and r["kind"] != "classical"]
     if not ok or metric != "dos_rel_l1":
         return []

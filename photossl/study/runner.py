@@ -21,7 +21,9 @@ Layout of STUDY::
 
 A rerun skips every cell whose record says ok and whose fingerprint (fine-tuning settings and the pretraining
 checkpoint's sha256) still matches; failed, missing and stale cells run again. Pretraining runs resume from their
-checkpoints. With ``scheduler`` set they and the cells run as tasks of a Dask cluster (:mod:`photossl.study.dask_run`).
+checkpoints. With ``finetune_ensemble`` > 1 the cells of one network method (up to that many) are fine-tuned together
+as one stacked network in this process (:mod:`photossl.study.ensemble_cells`); each still writes its own record. With
+``scheduler`` set the pretraining runs and the cells run as tasks of a Dask cluster (:mod:`photossl.study.dask_run`).
 """
 
 from __future__ import annotations
@@ -42,23 +44,25 @@ from photossl.finetune import finetune, make_finetune_config
 from photossl.finetune.data import open_target_dataset
 from photossl.study.cheap_label import label_costs, mark_finished_cheap_label, run_cheap_label_job
 from photossl.study.config import StudyConfig
+from photossl.study.ensemble_cells import ensemble_batches, run_cells_together
+from photossl.study.figures import diagnostics_summary, plot_predictions, run_diagnostics
 from photossl.study.plan import (
     Cell,
     PretrainJob,
     StudyPlan,
-    cell_values,
-    file_sha256,
     cell_fingerprint,
     cell_path,
+    cell_values,
     changed_cells,
+    file_sha256,
     plan_study,
     prepare_data,
     read_cell,
     write_json_atomic,
 )
-from photossl.study.figures import diagnostics_summary, plot_predictions, run_diagnostics
 from photossl.study.table import aggregate, label_efficiency, results_rows, write_results
 from photossl.training import make_config, pretrain
+
 
 # ------------------------------------------------------------------------------------------------------- the run
 class StudyLog:
@@ -194,27 +198,36 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None 
         todo.append((cell, fingerprint))
     if counts["skipped"]:
         log(f"resuming: {counts['skipped']} of {len(mine)} cells already done")
-    bar = tqdm(todo, desc="study cells", unit="cell", disable=not plan.config.progress, dynamic_ncols=True,
-               file=sys.stderr)
+    bar = tqdm(total=len(todo), desc="study cells", unit="cell", disable=not plan.config.progress,
+               dynamic_ncols=True, file=sys.stderr)
     bar_log = log
 
     def log(message: str) -> None:  # above the live bar, which is redrawn below the line (as tqdm.write does)
         with tqdm.external_write_mode(file=sys.stderr):
             bar_log(message)
 
+    def report(cell: Cell, record: dict) -> None:
+        counts["ran"] += 1
+        bar.update()
+        if record["status"] == "ok":
+            metrics = record["metrics"]
+            metric = metrics["metric"]
+            log(f"cell {cell.id}: test {metric} {metrics[metric]:.4g}, selected epoch "
+                f"{metrics['selected_epoch']}, {record['wall_time_s']:.0f} s")
+        else:
+            counts["failed"] += 1
+
+    # The cells of one network method train together as one stacked network (finetune_ensemble), the rest alone.
+    batches, alone = ensemble_batches(plan, todo)
     datasets: dict = {}
     try:
-        for cell, fingerprint in bar:
+        for batch in batches:
+            bar.set_postfix_str(f"{batch[0][0].label} x{len(batch)}", refresh=True)
+            for (cell, _), record in zip(batch, run_cells_together(plan, batch, log, datasets)):
+                report(cell, record)
+        for cell, fingerprint in alone:
             bar.set_postfix_str(cell.id, refresh=True)
-            record = run_cell(plan, cell, fingerprint, log, datasets)
-            counts["ran"] += 1
-            if record["status"] == "ok":
-                metrics = record["metrics"]
-                metric = metrics["metric"]
-                log(f"cell {cell.id}: test {metric} {metrics[metric]:.4g}, selected epoch "
-                    f"{metrics['selected_epoch']}, {record['wall_time_s']:.0f} s")
-            else:
-                counts["failed"] += 1
+            report(cell, run_cell(plan, cell, fingerprint, log, datasets))
     finally:
         bar.close()
         for dataset in datasets.values():
@@ -265,6 +278,11 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
             raise PhotosslError(f"--only names '{unknown[0]}', which is not a method of this study "
                                 f"({', '.join(config.methods)})")
         selected = set(only)
+    if config.tuning is not None:  # each method's knobs, chosen on the validation cells, before the study proper
+        from photossl.study.tuning import apply_tuning, run_tuning
+
+        config = apply_tuning(config, run_tuning(config, out, data, echo, selected))
+        plan = plan_study(config, out, data)
     stale = changed_cells(plan, selected)
     if stale and not rerun_changed:
         shown = ", ".join(stale[:4]) + (f" and {len(stale) - 4} more" if len(stale) > 4 else "")

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from photossl.files import load_torch_file, replace_atomically
 from photossl.errors import PhotosslError
+from photossl.files import load_torch_file, replace_atomically
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = "photossl-pretrain-checkpoint"

@@ -31,9 +31,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from photossl.files import write_json_record, write_yaml_record
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
+from photossl.files import write_json_record, write_yaml_record
 from photossl.training.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,

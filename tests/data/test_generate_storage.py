@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 
 from photossl.data import bundled_dataset_path, open_dataset
-from photossl.data.generate import _encoding, generate_chunk, generate_dataset
+from photossl.data.generate import generate_chunk, generate_dataset
+from photossl.data.schema import chunk_encoding
 from photossl.data.storage import (
     WriterLock,
     chunk_name,
@@ -53,9 +54,9 @@ def test_chunk_is_self_describing_for_plain_xarray(reference_dataset):
 def test_writing_a_chunk_twice_gives_identical_bytes(tiny_config, tmp_path):
     # HDF5 can store object timestamps (1 s resolution): the pause would expose them
     chunk = generate_chunk(tiny_config(n_cells=3), 0, 3)
-    first = write_chunk(chunk, tmp_path / "a.nc", _encoding(chunk))
+    first = write_chunk(chunk, tmp_path / "a.nc", chunk_encoding(chunk))
     time.sleep(1.1)
-    second = write_chunk(generate_chunk(tiny_config(n_cells=3), 0, 3), tmp_path / "b.nc", _encoding(chunk))
+    second = write_chunk(generate_chunk(tiny_config(n_cells=3), 0, 3), tmp_path / "b.nc", chunk_encoding(chunk))
     assert first == second == file_sha256(tmp_path / "b.nc")
     assert (tmp_path / "a.nc").read_bytes() == (tmp_path / "b.nc").read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left

@@ -42,10 +42,10 @@ def _per_chunk(z: torch.Tensor, chunk_size: int, maps: list[torch.Tensor]) -> to
 def _reference_care(z_a, z_b, chunk_size, form=None):
     """Paper's L_equi with loops: mean over chunks of the mean over i != j of (<u_i,u_j>_J - <v_i,v_j>_J)^2."""
     d = len(z_a[0])
-    j_matrix = form.tolist() if form is not None else [[float(k == l) for l in range(d)] for k in range(d)]
+    j_matrix = form.tolist() if form is not None else [[float(k == m) for m in range(d)] for k in range(d)]
 
     def inner(u, v):
-        return sum(u[k] * j_matrix[k][l] * v[l] for k in range(d) for l in range(d))
+        return sum(u[k] * j_matrix[k][m] * v[m] for k in range(d) for m in range(d))
 
     chunk_means = []
     for start in range(0, len(z_a), chunk_size):

@@ -17,8 +17,8 @@ def test_point_operation_maps_k(random_cell, index, polarization):
     rotation = D4_ROTATIONS[index]
     op = SpaceOperation(tuple(map(tuple, rotation.tolist())))
     transformed = apply_operation(random_cell, op)
-    original = solve_bands(random_cell, KPOINTS, polarization, 8, cutoff=4)
-    moved = solve_bands(transformed, KPOINTS @ rotation.T, polarization, 8, cutoff=4)
+    original = solve_bands(random_cell, KPOINTS, polarization, 8, cutoff=4, anchor_spacing=None)
+    moved = solve_bands(transformed, KPOINTS @ rotation.T, polarization, 8, cutoff=4, anchor_spacing=None)
     np.testing.assert_allclose(moved, original, rtol=1e-10)
 
 
@@ -26,7 +26,7 @@ def test_point_operation_maps_k(random_cell, index, polarization):
 def test_periodic_shift_leaves_bands_unchanged(random_cell, shift):
     rolled = np.roll(random_cell, shift, axis=(0, 1))
     np.testing.assert_allclose(
-        solve_bands(rolled, KPOINTS, "te", 8, cutoff=4), solve_bands(random_cell, KPOINTS, "te", 8, cutoff=4),
+        solve_bands(rolled, KPOINTS, "te", 8, cutoff=4, anchor_spacing=None), solve_bands(random_cell, KPOINTS, "te", 8, cutoff=4, anchor_spacing=None),
         rtol=1e-10,
     )
 
@@ -34,8 +34,8 @@ def test_periodic_shift_leaves_bands_unchanged(random_cell, shift):
 def test_non_symmetric_operation_changes_bands(random_cell):
     """Guards the test above: at a k not mapped to itself, a rotated p1 cell has different bands."""
     rotated = np.rot90(random_cell)
-    assert not np.allclose(solve_bands(rotated, KPOINTS, "tm", 6, cutoff=4),
-                           solve_bands(random_cell, KPOINTS, "tm", 6, cutoff=4), rtol=1e-6)
+    assert not np.allclose(solve_bands(rotated, KPOINTS, "tm", 6, cutoff=4, anchor_spacing=None),
+                           solve_bands(random_cell, KPOINTS, "tm", 6, cutoff=4, anchor_spacing=None), rtol=1e-6)
 
 
 def test_dos_invariant_under_transformations(random_cell):

@@ -95,3 +95,17 @@ def test_a_cutoff_too_small_for_the_bands_blames_the_cutoff(tmp_path, cutoff, on
     line = one_line_error(_bands("--cutoff", cutoff, "--n-bands", "4", "--out", tmp_path / "out"),
                           f"--cutoff {cutoff} keeps", "use a cutoff of 2 or more")
     assert not line.startswith("Error: n_bands") and not (tmp_path / "out").exists()
+
+
+def test_accuracy_preset_is_used_and_recorded(tmp_path):
+    """--accuracy picks a preset of photossl.physics.solver_options; --cutoff overrides its plane-wave cutoff."""
+    from photossl.physics.solver_options import PRESETS
+
+    result = _bands("--polarization", "te", "--accuracy", "standard", *FAST, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    with xr.open_dataset(tmp_path / "out" / "bands.nc", engine="h5netcdf") as report:
+        recorded = report.attrs["solver_options"]
+    expected = PRESETS["standard"].replace(cutoff=3.0, te_cutoff=None).as_dict()
+    assert recorded == str(expected)
+    bad = _bands("--accuracy", "ultra", "--out", tmp_path / "bad")
+    assert bad.exit_code != 0 and "ultra" in bad.output

@@ -79,3 +79,15 @@ def test_cylinders():
 def test_bad_generator_parameters(kwargs, message):
     with pytest.raises(PhotosslError, match=message):
         fourier_level_set_cell(seed=0, **kwargs)
+
+
+def test_random_pixel_cells_are_binary_and_seeded():
+    from photossl.physics import random_pixel_cell
+
+    eps, info = random_pixel_cell(3, n=32, filling=0.25)
+    again, _ = random_pixel_cell(3, n=32, filling=0.25)
+    np.testing.assert_array_equal(eps, again)
+    assert set(np.unique(eps)) == {info["eps_in"], info["eps_out"]}
+    assert abs(np.mean(eps == info["eps_out"]) - 0.25) < 0.06
+    with pytest.raises(PhotosslError, match="filling"):
+        random_pixel_cell(0, filling=1.5)

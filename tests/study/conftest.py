@@ -43,6 +43,8 @@ def tiny_study(study_data):
             "figures": False,
             "threads": 1,
             "progress": False,
+            # each cell alone, through runner.finetune (which tests replace); test_study_ensemble.py stacks them
+            "finetune_ensemble": 1,
             **overrides,
         }
 

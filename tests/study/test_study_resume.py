@@ -9,8 +9,7 @@ import xarray as xr
 
 from photossl.data.storage import file_sha256
 from photossl.errors import PhotosslError
-from photossl.study import make_study_config, run_study
-from photossl.study import runner
+from photossl.study import make_study_config, run_study, runner
 
 
 def _counting(monkeypatch, calls, fail=None, interrupt_after=None):

@@ -6,7 +6,7 @@ import torch
 
 from photossl.physics.cells import fourier_level_set_cell, holes_cell, rods_cell
 from photossl.physics.kpoints import cell_point_group
-from photossl.symmetry import D4, Element, FINITE_GROUPS, HalfTranslations, Rot4, finite_group
+from photossl.symmetry import D4, FINITE_GROUPS, Element, HalfTranslations, Rot4, finite_group
 from photossl.symmetry.relative import cayley_table, coset_mask, relative_labels, stabiliser_mask
 
 
