@@ -158,7 +158,7 @@ def orbits(model_path: Path, data: Path, out: Path, group: str, n_cells: int, sp
     images, _ = load_arrays(data, None, cells)
     embeddings, labels, names = orbit_embeddings(loaded.encoder, images, group)
     plot_embedding_orbits(embeddings, labels, out, element_names=names, max_orbits=n_cells,
-                          cell_ids=[int(c) for c in cells])
+                          cell_ids=[int(c) for c in cells], encoder_name=model_path.name)
     click.echo(f"wrote {out}.png and {out}.pdf")
 
 

@@ -262,6 +262,7 @@ def plot_embedding_orbits(
     element_names: Sequence[str] | None = None,
     max_orbits: int = 10,
     cell_ids: Sequence[Any] | None = None,
+    encoder_name: str | None = None,
 ) -> list[Path]:
     """The first two principal components (numpy SVD of the centred embeddings) of a few cells and their group
     orbits; the points of one orbit share a colour and are joined in the order given (group label order from
@@ -269,7 +270,8 @@ def plot_embedding_orbits(
 
     With ``element_names`` each group element gets its own marker, named in a second legend (no text next to the
     points, which would overlap). ``cell_ids[orbit_label]`` names each orbit's cell in the legend (default: the
-    orbit label). Shape: embeddings (m, d), orbit_labels (m,) -> written paths. At most ``max_orbits`` orbits.
+    orbit label). ``encoder_name`` heads the title. Shape: embeddings (m, d), orbit_labels (m,) -> written paths. At
+    most ``max_orbits`` orbits.
     """
     from matplotlib.lines import Line2D
 
@@ -321,7 +323,8 @@ def plot_embedding_orbits(
                    for m in element_marker.values()]
         fig.legend(handles, list(element_marker), loc="outside right lower", fontsize=7, title="group element",
                    title_fontsize=7)
-    ax.set_title("embeddings of cells (stars) and their group orbits", fontsize=10)
+    title = "embeddings of cells (stars) and their group orbits"
+    ax.set_title(title if encoder_name is None else f"{encoder_name}: {title}", fontsize=10)
     return _save(fig, out)
 
 

@@ -113,7 +113,7 @@ def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
             if config.figures:
                 embeddings, labels, elements = orbit_embeddings(encoder, images[:8], "rot4")
                 plot_embedding_orbits(embeddings, labels, figures / f"orbits_{name}", element_names=elements,
-                                      cell_ids=[int(c) for c in cell_ids[:8]])
+                                      cell_ids=[int(c) for c in cell_ids[:8]], encoder_name=name)
             accuracy = result["prediction"]["accuracy"] if result.get("prediction") else None
             log(f"diagnostics {name}: {len(images)} cells, {time.perf_counter() - tick:.0f} s"
                 + (f", transformation-prediction accuracy {accuracy:.3f}" if accuracy is not None else ""))

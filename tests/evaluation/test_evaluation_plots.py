@@ -121,8 +121,9 @@ def test_figures_name_cells_methods_and_units(tmp_path, drawn, constructed_table
 
     embeddings = rng.normal(size=(12, 5))
     plot_embedding_orbits(embeddings, np.repeat(np.arange(3), 4), tmp_path / "orb", ["e", "r90", "r180", "r270"] * 3,
-                          cell_ids=[40, 41, 97])
+                          cell_ids=[40, 41, 97], encoder_name="care")
     fig = drawn[-1]
+    assert fig.axes[0].get_title().startswith("care: ")  # which encoder, in the figure itself
     assert not fig.axes[0].texts  # no per-point labels to overlap
     legend_texts = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
     assert legend_texts == ["cell 40", "cell 41", "cell 97", "e", "r90", "r180", "r270"]
