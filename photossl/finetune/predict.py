@@ -256,7 +256,7 @@ def predictions_dataset(model: FinetunedModel, pred: np.ndarray, cell_ids: np.nd
     import datetime
 
     from photossl.finetune.targets import score
-    from photossl.finetune.trainer import versions
+    from photossl.provenance import software_versions
 
     info = model.target
     dims = ("cell", *info.dims)
@@ -288,7 +288,7 @@ def predictions_dataset(model: FinetunedModel, pred: np.ndarray, cell_ids: np.nd
         metric, per_cell = per_cell_error(info, pred, labels)
         data["error"] = (("cell",), np.asarray(per_cell, dtype=np.float64), {"long_name": f"{metric} per cell"})
         metrics = score(info, pred, labels)
-    software = versions()
+    software = software_versions("scikit-learn")
     attrs = {
         "model": str(model.path),
         "method": model.method,

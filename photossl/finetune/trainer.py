@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import math
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,26 +26,13 @@ from photossl.finetune.config import FinetuneConfig
 from photossl.finetune.data import FinetuneData, Part
 from photossl.finetune.predict import FinetunedModel
 from photossl.finetune.targets import SYMMETRY_NAME, TargetInfo, score
+from photossl.provenance import derive_seed, software_versions
 
 MODEL_FORMAT = "photossl-finetuned"
 MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.json"
 _INIT_STREAM = 0xF17E
 _ORDER_STREAM = 0x0DE5
-
-
-def versions() -> dict[str, str]:
-    # Not `import sklearn`: a network run would import it (seconds) for its version alone.
-    from importlib.metadata import version
-
-    from photossl import __version__
-
-    return {"photossl": str(__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
-            "scikit-learn": version("scikit-learn"), "python": platform.python_version()}
-
-
-def _seed(stream: int, seed: int) -> int:
-    return int(np.random.SeedSequence([stream, seed]).generate_state(1, np.uint64)[0] >> np.uint64(1))
 
 
 # ------------------------------------------------------------------------------------------------------- the model
@@ -154,7 +140,7 @@ def _encoder(config: FinetuneConfig, in_channels: int):
     if config.pretrained is None:
         spec = encoder_spec(config.encoder, in_channels, config.circular_padding, config.exact_symmetry)
         with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
-            torch.manual_seed(_seed(_INIT_STREAM, config.seed))
+            torch.manual_seed(derive_seed(_INIT_STREAM, config.seed))
             encoder = build_encoder(spec["name"], **spec["kwargs"])
         return encoder, spec, "supervised", None
     if _is_finetuned_run(config.pretrained):
@@ -338,7 +324,7 @@ def complete_run(config: FinetuneConfig, data: FinetuneData, record: dict[str, A
         target_variable=data.target.variable, n_train=int(len(data.train_indices)),
         n_validation=int(len(data.splits.validation)), n_test=int(len(data.splits.test)),
         seeds={"budget": config.seed, "init": config.seed, "split": data.splits.seed},
-        data=str(data.path), versions=versions(), threads=torch.get_num_threads(),
+        data=str(data.path), versions=software_versions("scikit-learn"), threads=torch.get_num_threads(),
         wall_time_s=round(wall_time_s, 3),
     )
     write_json_record(out / "indices.json", data.indices_record())
@@ -417,7 +403,7 @@ def setup_network(config: FinetuneConfig, data: FinetuneData, device: torch.devi
             echo(f"warning: {overlap} validation/test cells were in the pretraining pool of {config.pretrained} "
                  "(unlabelled); store the split in the dataset folder before pretraining to keep them out")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_seed(_INIT_STREAM + 1, config.seed))
+        torch.manual_seed(derive_seed(_INIT_STREAM + 1, config.seed))
         head = build_head(encoder.feature_dim, target.size, config.head, config.head_dims)
     scaler = TargetScaler.fit(train.targets)
     if start is not None and pretrain_record["head_reused"]:  # the same target: go on from the whole network
@@ -440,7 +426,7 @@ def setup_network(config: FinetuneConfig, data: FinetuneData, device: torch.devi
     return NetworkSetup(model, scaler, Augmenter(config.augment, target), train, val, target, spec,
                         config.label or pretrained_method, pretrain_record, groups,
                         config.epochs_for(train.images.shape[0]),
-                        torch.Generator().manual_seed(_seed(_ORDER_STREAM, config.seed)), start_best)
+                        torch.Generator().manual_seed(derive_seed(_ORDER_STREAM, config.seed)), start_best)
 
 
 def make_optimizer(config: FinetuneConfig, groups: list[dict[str, Any]]):

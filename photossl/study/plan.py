@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
+from photossl import files
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
-from photossl.files import write_text_atomic
 from photossl.finetune import make_finetune_config
 from photossl.study.config import StudyConfig
 from photossl.training import make_config, resolve_defaults
@@ -78,15 +76,8 @@ def file_sha256(path: Path) -> str:
 
 
 def write_json_atomic(path: Path, record: dict) -> None:
-    write_text_atomic(path, json.dumps(record, indent=1, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    """A study record: one-space indented JSON, written atomically."""
+    files.write_json_atomic(path, record, indent=1)
 
 
 # ------------------------------------------------------------------------------------------------------ planning

@@ -268,7 +268,6 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
         from photossl.study.dask_run import absolute_paths
 
         out, data = absolute_paths(config, out, data)
-    plan = plan_study(config, out, data)
     selected = None
     if only is not None:
         if not only:
@@ -282,7 +281,7 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
         from photossl.study.tuning import apply_tuning, run_tuning
 
         config = apply_tuning(config, run_tuning(config, out, data, echo, selected))
-        plan = plan_study(config, out, data)
+    plan = plan_study(config, out, data)
     stale = changed_cells(plan, selected)
     if stale and not rerun_changed:
         shown = ", ".join(stale[:4]) + (f" and {len(stale) - 4} more" if len(stale) > 4 else "")

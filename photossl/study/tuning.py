@@ -198,7 +198,7 @@ def apply_tuning(config: StudyConfig, chosen: dict[str, Any]) -> StudyConfig:
 def run_tuning(config: StudyConfig, out: str | Path, data: str | Path | None,
                echo: Callable[[str], None] | None = None, only: set[str] | None = None) -> dict[str, Any]:
     """Prepare the data, run (or resume) the tuning study in ``out/tuning`` and write ``out/tuning/chosen.json``."""
-    from photossl.study.plan import cell_path, plan_study, prepare_data, read_cell, write_json_atomic
+    from photossl.study.plan import Cell, plan_study, prepare_data, read_cell, write_json_atomic
     from photossl.study.runner import StudyLog, run_study
 
     tuning = make_tuning_config(config.tuning)
@@ -213,11 +213,9 @@ def run_tuning(config: StudyConfig, out: str | Path, data: str | Path | None,
         f"{', '.join(map(str, tuning.seeds))}; selection on the validation cells only")
     summary = run_study(study, plan.out / "tuning", plan.data_dir, echo=echo)
     metric = summary.get("metric") or "dos_rel_l1"
-    sub = plan_study(study, plan.out / "tuning", plan.data_dir)
-    records: dict[str, list[dict]] = {}
-    for cell in sub.cells:
-        record = read_cell(cell_path(sub, cell))
-        records.setdefault(cell.label, []).append(record or {"status": "missing"})
+    cells = plan.out / "tuning" / "cells"
+    records = {trial: [read_cell(cells / f"{Cell(trial, tuning.budget, seed).id}.json") or {"status": "missing"}
+                       for seed in tuning.seeds] for trial in study.methods}
     chosen = choose(trials, records, metric)
     write_json_atomic(plan.out / "tuning" / "chosen.json", {
         "budget": tuning.budget, "seeds": tuning.seeds, "trials_per_method": tuning.trials, "space": tuning.space,

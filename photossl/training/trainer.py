@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import sys
 import time
@@ -34,6 +33,7 @@ from torch import nn
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
 from photossl.files import write_json_record, write_yaml_record
+from photossl.provenance import software_versions
 from photossl.training.checkpoint import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
@@ -241,15 +241,6 @@ def final_linear_probe(config: PretrainConfig, data: TrainingData, encoder: nn.M
 
 
 # ------------------------------------------------------------------------------------------------------ run files
-def _versions() -> dict[str, str]:
-    from photossl import __version__
-
-    return {"photossl": str(__version__), "torch": str(torch.__version__), "numpy": str(np.__version__),
-            "python": platform.python_version()}
-
-
-
-
 
 
 def log_columns(config: PretrainConfig) -> list[str]:
@@ -408,7 +399,7 @@ def _run(config, out, runtime, checkpoint, stop_after_epochs, echo) -> dict[str,
         "status": "running",
         "config": config_to_dict(config),
         "seed": config.seed,
-        "versions": _versions(),
+        "versions": software_versions(),
         "device": str(device),
         "precision": str(runtime.autocast_dtype).replace("torch.", "") if runtime.autocast_dtype else "fp32",
         "world_size": runtime.world_size,
@@ -612,7 +603,7 @@ def _save_checkpoint(out, config, runtime, model, optimizer, schedule, scaler, g
             "in_channels": in_channels,
             "world_size": runtime.world_size,
             "resumed_at": list(history),
-            "versions": _versions(),
+            "versions": software_versions(),
         },
         out / CHECKPOINT_NAME,
     )
