@@ -10,6 +10,7 @@ test errors are apart.
 
     python benchmarks/finetune_grid.py                          # budgets 50 100 200, seeds 0 1, 5 epochs, 3 rounds
     python benchmarks/finetune_grid.py --epochs 50 --rounds 1   # the full schedule
+    python benchmarks/finetune_grid.py --device cuda --seeds 0 1 2 --budgets 50 100 200 400   # on a GPU
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5, help="epochs per cell [5; dos-quick: 50]")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds [3]")
     parser.add_argument("--threads", type=int, default=1, help="torch threads [1]")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where both paths train [cpu]")
     args = parser.parse_args()
     pipeline = yaml.safe_load(PIPELINE.read_text())
     values = {**pipeline["finetune"], "data": str(bundled_dataset_path()), "n_test": pipeline["n_test"],
               "n_validation": pipeline["n_validation"], "split_seed": pipeline["split_seed"], "epochs": args.epochs,
-              "threads": args.threads, "progress": False, "device": "cpu"}
+              "threads": args.threads, "progress": False, "device": args.device}
     cells = [(b, s) for b in args.budgets for s in args.seeds]
 
     def configs():

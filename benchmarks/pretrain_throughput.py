@@ -17,6 +17,7 @@ is reported, with the ratio of the medians.
     python benchmarks/pretrain_throughput.py --threads 1,2 --repeats 7
     python benchmarks/pretrain_throughput.py --variants direct,essl-one,zero   # also photossl's other settings
     python benchmarks/pretrain_throughput.py --quick                 # batch 64, 2 repeats (a smoke test)
+    python benchmarks/pretrain_throughput.py --device cuda           # both sides on the GPU (direct convolutions)
 
 Variants (extra photossl rows, same alternation): ``direct`` = periodic padding with direct convolutions (the
 straightforward formulation); ``zero`` = the reference's zero padding in photossl (direct convolutions);
@@ -63,18 +64,19 @@ class ReferenceStyleViews:
         views = Views(self._augment(x, generator), self._augment(x, generator))
         if self.predict:
             views.predict_views = torch.cat([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
-            views.predict_labels = torch.arange(4).repeat_interleave(x.shape[0])
+            views.predict_labels = torch.arange(4, device=x.device).repeat_interleave(x.shape[0])
         return views
 
 
 def make_step(method: str, batch_size: int, size: int, *, reference: bool = False, padding: str = "circular",
-              fourier: bool = True, predict_views: str = "all", seed: int = 0) -> Callable[[], float]:
+              fourier: bool = True, predict_views: str = "all", seed: int = 0,
+              device: torch.device = torch.device("cpu"), autocast: torch.dtype | None = None) -> Callable[[], float]:
     """A function that runs one training step on fixed random cells and returns its wall time in seconds."""
     circular = padding == "circular" and not reference
     config = resolve_defaults(make_config({"method": method, "encoder": "essl", "policy": "essl-gpm",
                                            "batch_size": batch_size, "circular_padding": circular}))
     torch.manual_seed(seed)
-    model = build_model(config, in_channels=1)
+    model = build_model(config, in_channels=1).to(device)
     for module in model.modules():
         if isinstance(module, PeriodicConv2d):
             module.fourier = fourier
@@ -85,14 +87,21 @@ def make_step(method: str, batch_size: int, size: int, *, reference: bool = Fals
                                   predict_views=predict_views)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     generator = torch.Generator().manual_seed(seed)
-    cells = torch.rand(batch_size, 1, size, size, generator=generator)
+    cells = torch.rand(batch_size, 1, size, size, generator=generator).to(device)
 
     def step() -> float:
+        _synchronize(device)
         start = time.perf_counter()
-        train_step(model, pipeline(cells, generator), optimizer)
+        train_step(model, pipeline(cells, generator), optimizer, autocast=autocast)
+        _synchronize(device)
         return time.perf_counter() - start
 
     return step
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def interleaved(steps: dict[str, Callable[[], float]], repeats: int, warmup: int) -> dict[str, float]:
@@ -116,8 +125,12 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="simclr and/or essl [simclr,essl]")
     parser.add_argument("--variants", default="",
                         help="extra photossl rows: direct, zero, essl-one (a different objective) [none]")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where both sides run [cpu]")
     parser.add_argument("--quick", action="store_true", help="batch 64 and 2 repeats (a smoke test)")
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA GPU is available")
     if args.quick:
         args.batch_size, args.repeats = 64, 2
     variants = [v for v in args.variants.split(",") if v]
@@ -127,16 +140,21 @@ def main() -> None:
 
     print(f"pretraining step, E-SSL reference encoder: batch {args.batch_size}, {args.size}x{args.size} cells, "
           f"median of {args.repeats} interleaved steps after {args.warmup} warm-up")
-    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, {args.device}: {where}")
     header = f"{'method':<7} {'threads':>7} {'side':<38} {'samples/s':>10} {'vs reference':>13}"
     print(header)
     print("-" * len(header))
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         for method in args.methods.split(","):
-            common = {"method": method, "batch_size": args.batch_size, "size": args.size}
-            steps = {"reference (zero padding, authors' views)": make_step(**common, reference=True),
-                     "photossl (periodic, Fourier convs)": make_step(**common)}
+            common = {"method": method, "batch_size": args.batch_size, "size": args.size, "device": device}
+            steps = {"reference (zero padding, authors' views)": make_step(**common, reference=True)}
+            if device.type == "cuda":  # Fourier-space convolutions pay on the CPU only; precision auto = bf16
+                steps["photossl (periodic, fp32)"] = make_step(**common)
+                steps["photossl (periodic, bf16 autocast)"] = make_step(**common, autocast=torch.bfloat16)
+            else:
+                steps["photossl (periodic, Fourier convs)"] = make_step(**common)
             if "direct" in variants:
                 steps["photossl periodic, direct convs"] = make_step(**common, fourier=False)
             if "zero" in variants:

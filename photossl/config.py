@@ -10,6 +10,20 @@ from typing import Any, TypeVar
 from photossl.errors import PhotosslError
 
 ConfigT = TypeVar("ConfigT")
+# Field metadata of a setting that steers how a run executes (device, threads, progress bars, ...), not what it
+# computes: a finished run stays valid whatever these say.
+EXECUTION: dict[str, Any] = {"execution": True}
+
+
+def execution_fields(config: Any) -> frozenset[str]:
+    """Names of the fields of a config dataclass (class or instance) whose metadata marks them :data:`EXECUTION`."""
+    return frozenset(f.name for f in dataclasses.fields(config) if f.metadata.get("execution"))
+
+
+def settings(config: Any) -> dict[str, Any]:
+    """:func:`config_to_dict` of ``config`` without its execution fields: what its result depends on."""
+    skip = execution_fields(config)
+    return {k: v for k, v in config_to_dict(config).items() if k not in skip}
 
 
 def shipped_pipelines() -> dict[str, Path]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 
@@ -19,6 +21,15 @@ def rank() -> int:
 def world_size() -> int:
     """Number of processes in the default group, or 1 without a process group."""
     return dist.get_world_size() if is_distributed() else 1
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """``obj`` of every rank, in rank order (picklable objects; a collective: every rank must call it)."""
+    if world_size() == 1:
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 class _GatherWithGrad(torch.autograd.Function):

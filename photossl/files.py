@@ -91,6 +91,19 @@ def replace_atomically(path: str | Path, write: Callable[[str], object], tempora
     _fsync_dir(path.parent)
 
 
+def atomic_torch_save(payload, path: str | Path) -> None:
+    """``torch.save`` ``payload`` atomically (:func:`replace_atomically`). It is serialised in memory first: torch's
+    own file writer reports a full disk as a RuntimeError, a plain file write as the OSError that becomes a
+    :class:`WriteError`."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    replace_atomically(path, lambda tmp: Path(tmp).write_bytes(buffer.getbuffer()))
+
+
 def append_text(path: str | Path, text: str) -> None:
     """Append ``text`` (UTF-8) to a log file; if the write fails, cut the file back to its old length and raise
     :class:`WriteError`, so a log never ends in half a line."""
@@ -150,10 +163,11 @@ def write_yaml_record(path: str | Path, record: dict) -> None:
     write_text_atomic(path, yaml.safe_dump(record, sort_keys=False))
 
 
-def load_torch_file(path: str | Path, what: str, remedy: str, map_location="cpu"):
+def load_torch_file(path: str | Path, what: str, remedy: str, map_location="cpu", file_format: str | None = None):
     """``torch.load(path, weights_only=True)``, or one :class:`~photossl.errors.PhotosslError` line naming ``what``
     the file should be and ``remedy`` when it is truncated, corrupt, empty or not a torch file at all (torch's own
-    messages run to several hundred characters or are a bare ``KeyError: 174812789``)."""
+    messages run to several hundred characters or are a bare ``KeyError: 174812789``). With ``file_format``, the
+    payload must also be a dict whose ``format`` entry is that string."""
     import warnings
 
     import torch
@@ -163,7 +177,10 @@ def load_torch_file(path: str | Path, what: str, remedy: str, map_location="cpu"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return torch.load(path, map_location=map_location, weights_only=True)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # noqa: BLE001 - every unreadable file gets the same one-line answer
         cause = "it is empty" if size == 0 else "it is truncated, corrupt, or not a tensors-only torch file"
         raise PhotosslError(f"{path} is not a readable {what} ({cause}); {remedy}") from None
+    if file_format is not None and (not isinstance(payload, dict) or payload.get("format") != file_format):
+        raise PhotosslError(f"{path} is not a {what}; {remedy}")
+    return payload

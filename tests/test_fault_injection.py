@@ -41,7 +41,7 @@ def _write_manifest(path, value):
 
 
 def _torch_save(path, value):
-    from photossl.training.checkpoint import atomic_torch_save
+    from photossl.files import atomic_torch_save
 
     atomic_torch_save({"weights": torch.full((4,), value)}, path)
 

@@ -27,7 +27,7 @@ def predict(model_path: Path, source: Path, key: str | None, out_file: Path, bat
     """
     from photossl.errors import PhotosslError
     from photossl.finetune import predict_to_netcdf
-    from photossl.training.trainer import select_device
+    from photossl.runtime import select_device
 
     if batch_size < 1:
         raise PhotosslError(f"--batch-size must be >= 1, got {batch_size}")

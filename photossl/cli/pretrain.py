@@ -85,8 +85,8 @@ def pretrain(ctx: click.Context, config_file: Path | None, out_dir: Path, resume
     from photossl.config import read_yaml, resolve_config_file
     from photossl.training.checkpoint import CHECKPOINT_NAME, load_checkpoint
     from photossl.training.config import make_config
+    from photossl.training.resume import resume_config
     from photossl.training.trainer import pretrain as run_pretraining
-    from photossl.training.trainer import resume_config
 
     from_file = read_yaml(resolve_config_file(config_file)) if config_file is not None else {}
     values = CONFIG.merge(ctx, from_file)

@@ -50,7 +50,7 @@ def study(ctx: click.Context, config_file: Path, out_dir: Path | None, data: Pat
     out = out_dir if out_dir is not None else Path("runs") / config_file.stem
     if dry_run:
         plan = plan_study(config, out, data)
-        click.echo(f"{config.name}: data {plan.data_dir}; {len(plan.cells)} cells "
+        click.echo(f"{config.name}: data {plan.describe_data()}; {len(plan.cells)} cells "
                    f"({len(config.methods)} methods, budgets {', '.join(map(str, config.all_budgets()))}, "
                    f"{len(config.seeds)} seeds)")
         for job in plan.jobs.values():

@@ -4,9 +4,12 @@ validation-only model selection, one test evaluation, and prediction with the re
 from photossl.finetune.baselines import ClassicalModel, classical_features
 from photossl.finetune.config import FinetuneConfig, make_finetune_config
 from photossl.finetune.data import FinetuneData, resolve_splits
+from photossl.finetune.network import Regressor
+from photossl.finetune.outputs import METRICS_FILE, MODEL_FILE
 from photossl.finetune.predict import FinetunedModel, load_finetuned, predict_to_netcdf, predictions_dataset, read_cells
+from photossl.finetune.scaling import TargetScaler
 from photossl.finetune.targets import PRIMARY_METRIC, TargetInfo, score, target_info
-from photossl.finetune.trainer import METRICS_FILE, MODEL_FILE, Regressor, TargetScaler, finetune
+from photossl.finetune.trainer import finetune
 
 __all__ = [
     "METRICS_FILE",

@@ -24,6 +24,7 @@ import torch
 from photossl.errors import PhotosslError
 from photossl.files import replace_atomically
 from photossl.finetune.config import FinetuneConfig
+from photossl.finetune.outputs import write_history
 from photossl.finetune.targets import TargetInfo, score
 
 CLASSICAL_FILE = "model.npz"
@@ -207,8 +208,6 @@ def fit_classical(config: FinetuneConfig, data, out: Path, echo) -> dict[str, An
                         "fit_time_s": round(time.perf_counter() - tick, 4)})
         if metrics[primary] < best[0] or best[1] is None:
             best = (metrics[primary], regressor, {"alpha": alpha, "gamma": gamma}, metrics)
-    from photossl.finetune.trainer import write_history
-
     write_history(out / "history.csv", history)
     method = config.label or kind
     model = ClassicalModel.from_sklearn(kind, scaler, best[1], y_mean, target.as_record(), best[2], method)

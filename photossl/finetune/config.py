@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from photossl.config import build_config
+from photossl.config import EXECUTION, build_config
 from photossl.errors import PhotosslError
 
 TARGETS = ("dos_eldiff", "dos", "gaps", "bands")
@@ -88,11 +88,11 @@ class FinetuneConfig:
     weight_decay: float = 1e-5
     schedule: str = field(default="cosine", metadata=_choices(*SCHEDULES))
     augment: list[str] = field(default_factory=lambda: ["translate", "d4"])
-    # execution
-    device: str = field(default="auto", metadata=_choices(*DEVICES))
-    threads: int | None = None
-    eval_batch_size: int = 512
-    progress: bool = True
+    # execution: these never make a finished run stale
+    device: str = field(default="auto", metadata={**_choices(*DEVICES), **EXECUTION})
+    threads: int | None = field(default=None, metadata=EXECUTION)
+    eval_batch_size: int = field(default=512, metadata=EXECUTION)
+    progress: bool = field(default=True, metadata=EXECUTION)
 
     def validate(self) -> None:
         for name in ("budget", "epochs", "batch_size", "eval_batch_size"):

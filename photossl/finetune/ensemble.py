@@ -25,19 +25,12 @@ from photossl.errors import PhotosslError
 from photossl.files import WriteError
 from photossl.finetune.config import FinetuneConfig
 from photossl.finetune.data import FinetuneData
+from photossl.finetune.outputs import complete_run, prepare_output, refuse_finished
 from photossl.finetune.stacked import StackedNetwork, can_stack
 from photossl.finetune.stacked_adam import StackedAdam
 from photossl.finetune.targets import score
-from photossl.finetune.trainer import (
-    NetworkSetup,
-    _refuse_finished,
-    complete_run,
-    finish_network,
-    make_schedule,
-    prepare_output,
-    setup_network,
-    train_network,
-)
+from photossl.finetune.trainer import NetworkSetup, finish_network, make_schedule, setup_network, train_network
+from photossl.runtime import select_device, torch_threads
 
 
 @dataclass
@@ -77,28 +70,26 @@ def finetune_ensemble(configs: list[FinetuneConfig], outs: list[str | Path], ove
     echo = echo or (lambda message: None)
     results: list[Any] = [None] * len(configs)
     members: list[_Member] = []
-    threads = torch.get_num_threads()
     started = time.perf_counter()
     try:
-        if configs and configs[0].threads is not None:
-            torch.set_num_threads(configs[0].threads)
-        for slot, (config, out) in enumerate(zip(configs, outs)):
-            try:
-                members.append(_prepare(slot, config, Path(out), overwrite, echo, dataset))
-            except WriteError:
-                raise
-            except Exception as err:  # noqa: BLE001 - reported for this run, the others go on
-                results[slot] = err
-        for group in _stackable_groups(members):
-            for member in group:
-                member.stacked_with = len(group)
-            if len(group) > 1:
-                _train_stacked(group)
-            else:
-                _train_alone(group[0])
-        shared = (time.perf_counter() - started) / max(len(members), 1)
-        for member in members:
-            results[member.slot] = _finish(member, shared, echo)
+        with torch_threads(configs[0].threads if configs else None):
+            for slot, (config, out) in enumerate(zip(configs, outs)):
+                try:
+                    members.append(_prepare(slot, config, Path(out), overwrite, echo, dataset))
+                except WriteError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - reported for this run, the others go on
+                    results[slot] = err
+            for group in _stackable_groups(members):
+                for member in group:
+                    member.stacked_with = len(group)
+                if len(group) > 1:
+                    _train_stacked(group)
+                else:
+                    _train_alone(group[0])
+            shared = (time.perf_counter() - started) / max(len(members), 1)
+            for member in members:
+                results[member.slot] = _finish(member, shared, echo)
     except BaseException:
         for member in members:
             if member.created and results[member.slot] is None:
@@ -107,17 +98,14 @@ def finetune_ensemble(configs: list[FinetuneConfig], outs: list[str | Path], ove
     finally:
         for member in members:
             member.data.close()
-        torch.set_num_threads(threads)
     return results
 
 
 def _prepare(slot: int, config: FinetuneConfig, out: Path, overwrite: bool, echo, dataset) -> _Member:
-    from photossl.training.trainer import select_device
-
     config.validate()
     if config.baseline != "none":
         raise PhotosslError("an ensemble fine-tunes networks, not classical baselines")
-    _refuse_finished(out, overwrite)
+    refuse_finished(out, overwrite)
     data = FinetuneData(config, dataset=dataset)
     created = not out.exists()
     try:

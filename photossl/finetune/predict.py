@@ -18,14 +18,18 @@ import xarray as xr
 from photossl.data.eps_files import read_cells  # noqa: F401 - the inputs' reader, re-exported where it lived
 from photossl.errors import PhotosslError
 from photossl.files import load_torch_file, replace_atomically
+from photossl.finetune.baselines import CLASSICAL_FILE, LEGACY_CLASSICAL_FILE, ClassicalModel, refit_command
+from photossl.finetune.network import Regressor, build_head, output_permutation
+from photossl.finetune.outputs import MODEL_FILE, MODEL_FORMAT
 from photossl.finetune.targets import TargetInfo, with_dos
+from photossl.models import build_encoder
 
 
 @dataclass
 class FinetunedModel:
     """A fine-tuned network or classical baseline loaded from FT; :meth:`predict` maps raw ε to target values.
 
-    ``network``: the :class:`~photossl.finetune.trainer.Regressor` (eval mode) or None for a classical model;
+    ``network``: the :class:`~photossl.finetune.network.Regressor` (eval mode) or None for a classical model;
     ``encoder``: its encoder (for diagnostics and embedding plots).
     """
 
@@ -159,20 +163,13 @@ def load_finetuned(path: str | Path, map_location: str | torch.device = "cpu") -
     Neither format can run code when loaded (``torch.load(weights_only=True)``, ``np.load(allow_pickle=False)``); a
     pickled ``model.pkl`` of earlier versions is refused with the command that refits it.
     """
-    from photossl.finetune.baselines import CLASSICAL_FILE, LEGACY_CLASSICAL_FILE, ClassicalModel, refit_command
-    from photossl.finetune.trainer import MODEL_FILE, MODEL_FORMAT, Regressor, build_head, output_permutation
-
     path = Path(path)
     folder = path if path.is_dir() else path.parent
     network_file = path / MODEL_FILE if path.is_dir() else path
     classical_file = path / CLASSICAL_FILE if path.is_dir() else path
     if network_file.suffix == ".pt" and network_file.exists():
         remedy = f"rerun photossl finetune --out {folder} --overwrite to make it again"
-        payload = load_torch_file(network_file, "photossl fine-tuned model", remedy, map_location)
-        if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-            raise PhotosslError(f"{network_file} is not a photossl fine-tuned model; {remedy}")
-        from photossl.models import build_encoder
-
+        payload = load_torch_file(network_file, "photossl fine-tuned model", remedy, map_location, MODEL_FORMAT)
         spec, head_spec = payload["encoder"], payload["head"]
         encoder = build_encoder(spec["name"], **spec["kwargs"])
         head = build_head(head_spec["in_dim"], head_spec["out_dim"], head_spec["kind"], head_spec["dims"])

@@ -18,7 +18,7 @@ _CHANNEL_WISE = (nn.ReLU, nn.MaxPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool
 
 
 def _layers(model: nn.Module) -> list[tuple[str, nn.Module, bool]] | None:
-    """(state-dict prefix, module, in the encoder) of a :class:`~photossl.finetune.trainer.Regressor` in forward
+    """(state-dict prefix, module, in the encoder) of a :class:`~photossl.finetune.network.Regressor` in forward
     order, or None when its encoder or head is not a plain chain of supported layers."""
     from photossl.models import ESSLEncoder, SmallEncoder
 
@@ -63,7 +63,7 @@ def can_stack(model: nn.Module) -> bool:
 
 
 class StackedNetwork:
-    """M copies of a :class:`~photossl.finetune.trainer.Regressor` with stacked weights (leaf tensors ``(M, ...)``).
+    """M copies of a :class:`~photossl.finetune.network.Regressor` with stacked weights (leaf tensors ``(M, ...)``).
 
     ``params`` / ``buffers`` map the Regressor's state-dict keys to the stacked tensors; a frozen model's encoder
     parameters do not require gradients and its encoder runs in eval mode. :meth:`forward` computes every member, or

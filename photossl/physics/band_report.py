@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-import photossl
 from photossl.files import replace_atomically
 from photossl.physics.gaps import band_gaps
 from photossl.physics.kpoints import (
@@ -18,6 +17,7 @@ from photossl.physics.kpoints import (
 from photossl.physics.labels import label_cell
 from photossl.physics.solver import solve_bands
 from photossl.physics.solver_options import SolverOptions, solver_options
+from photossl.provenance import photossl_version
 
 GAP_MIN_RATIO = 1e-3  # gap-to-midgap ratios at or below this are numerical slivers, not gaps
 GAP_FIELDS = ("lower_edge", "upper_edge", "gap_to_midgap")
@@ -88,7 +88,7 @@ def compute_band_report(
         "omega": ("freq", freq_axis / np.sqrt(eps_mean), {"units": "omega a / 2 pi c"}),
     }
     attrs = {
-        "photossl_version": photossl.__version__,
+        "photossl_version": photossl_version(),
         "solver": "pwe",
         "cutoff": options.cutoff,
         "solver_options": str(options.as_dict()),

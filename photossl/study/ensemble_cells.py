@@ -10,13 +10,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from photossl.files import WriteError
-from photossl.finetune import make_finetune_config
-from photossl.finetune.data import open_target_dataset
 from photossl.study.plan import (
     Cell,
     StudyPlan,
+    cell_dataset,
     cell_path,
-    cell_values,
     write_json_atomic,
 )
 
@@ -31,7 +29,8 @@ def ensemble_batches(plan: StudyPlan, todo: list[tuple[Cell, str]]) -> tuple[lis
     for cell, fingerprint in todo:
         kind = plan.config.method_kind(cell.label)
         job = plan.jobs.get(plan.job_of.get(cell.label, ""))
-        if size < 2 or kind == "classical" or (job is not None and job.status != "ok"):
+        unfinished = job is not None and job.status != "ok"
+        if size < 2 or kind == "classical" or plan.config.track != "photonics" or unfinished:
             alone.append((cell, fingerprint))
         else:
             by_label.setdefault(cell.label, []).append((cell, fingerprint))
@@ -54,37 +53,27 @@ def run_cells_together(plan: StudyPlan, batch: list[tuple[Cell, str]], log: Call
 
     tick = time.perf_counter()
     records: list[dict[str, Any]] = []
-    configs, outs, slots = [], [], []
+    configs, outs = [], []
     for cell, fingerprint in batch:
         out = plan.out / "finetune" / cell.label / f"b{cell.budget}-s{cell.seed}"
         records.append({"id": cell.id, "method": cell.label, "budget": cell.budget, "seed": cell.seed,
                         "fingerprint": fingerprint, "out": str(out)})
-        try:
-            configs.append(make_finetune_config(cell_values(plan, cell)))
-            outs.append(out)
-            slots.append(len(records) - 1)
-        except Exception as err:  # noqa: BLE001 - reported in the record, the others go on
-            _failed(records[-1], err)
-    dataset = None
-    if configs:
-        config = configs[0]
-        key = (str(config.data), config.target, config.polarization)
-        if key not in datasets:
-            datasets[key] = open_target_dataset(config.data, config)
-        dataset = datasets[key]
+        configs.append(plan.cell_configs[cell])
+        outs.append(out)
     try:
-        results = finetune_ensemble(configs, outs, overwrite=True, dataset=dataset) if configs else []
+        dataset = cell_dataset(plan, configs[0], datasets)
+        results = finetune_ensemble(configs, outs, overwrite=True, dataset=dataset)
     except WriteError:
         raise
     except Exception as err:  # noqa: BLE001 - the whole ensemble failed: every cell says why
         results = [err] * len(configs)
     share = (time.perf_counter() - tick) / len(batch)
     finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    for slot, result in zip(slots, results):
+    for record, result in zip(records, results):
         if isinstance(result, Exception):
-            _failed(records[slot], result)
+            _failed(record, result)
         else:
-            records[slot].update(status="ok", metrics=result)
+            record.update(status="ok", metrics=result)
     for record, (cell, _) in zip(records, batch):
         if record.get("status") != "ok":
             log(f"cell {cell.id}: FAILED ({record['error']})")

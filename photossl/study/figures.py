@@ -19,10 +19,17 @@ from photossl.study.table import aggregate
 # ------------------------------------------------------------------------------------------ diagnostics, figures
 def _diagnostic_images(plan: StudyPlan, n: int):
     """(normalised cells, their dataset indices) for diagnostics: test, then validation, then the rest (no labels
-    are read)."""
+    are read). Vision: the first ``n`` test images, normalised as the encoders read them (indices into the test
+    split)."""
     from photossl.data.loaders import load_arrays, open_cells
     from photossl.finetune import resolve_splits
 
+    if plan.config.track == "vision":
+        from photossl.finetune.vision_data import VisionImages
+        from photossl.vision import normalize_images
+
+        images = VisionImages.load(plan.shared_config()).test[0][:n]
+        return normalize_images(images, plan.config.dataset), np.arange(len(images))
     dataset = open_cells(plan.data_dir, ["eps"])
     try:
         n_cells = int(dataset.sizes["cell"])
@@ -51,6 +58,7 @@ def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
             found[name] = load_encoder(plan.out / "pretrain" / job.name, name)
         except Exception as err:  # noqa: BLE001
             log(f"diagnostics: cannot load {job.name} ({type(err).__name__}: {err})")
+    vision = plan.config.track == "vision"
     # What labels alone teach: the supervised network at its largest finished budget (first seed).
     for label in plan.config.methods:
         if plan.config.method_kind(label) != "supervised":
@@ -59,9 +67,18 @@ def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
             out = plan.out / "finetune" / label / f"b{budget}-s{plan.config.seeds[0]}"
             record = read_cell(cell_path(plan, Cell(label, budget, plan.config.seeds[0])))
             if record is not None and record.get("status") == "ok" and (out / "model.pt").exists():
-                found[f"{label}-b{budget}"] = load_encoder(out, f"{label}-b{budget}")
+                name = f"{label}-b{budget}"
+                found[name] = _vision_classifier(out, name) if vision else load_encoder(out, name)
                 break
     # What the architecture gives for free: a randomly initialised encoder of the supervised network's kind.
+    if vision:
+        from photossl.finetune.vision import fresh_encoder
+        from photossl.vision import dataset_info
+
+        config = plan.shared_config()
+        encoder, _ = fresh_encoder(config, dataset_info(config.dataset).channels, 0)
+        found["random-init"] = LoadedEncoder("random-init", encoder.eval())
+        return found
     name = plan.config.finetune.get("encoder", "small")
     kwargs: dict[str, Any] = {"in_channels": 1}
     if name in ("essl", "small"):
@@ -70,6 +87,14 @@ def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
         torch.manual_seed(0)
         found["random-init"] = LoadedEncoder("random-init", build_encoder(name, **kwargs).eval())
     return found
+
+
+def _vision_classifier(path, name: str) -> LoadedEncoder:
+    """The encoder of a vision fine-tuning run (its classifier's first module)."""
+    from photossl.finetune.vision import load_vision_classifier
+
+    model, _ = load_vision_classifier(path)
+    return LoadedEncoder(name, model[0])
 
 
 def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
@@ -82,7 +107,7 @@ def run_diagnostics(plan: StudyPlan, log) -> dict[str, dict]:
         plot_symmetry_errors,
         symmetry_diagnostics,
     )
-    from photossl.training.trainer import select_device
+    from photossl.runtime import select_device
 
     config = plan.config
     device = select_device(config.device)

@@ -1,11 +1,14 @@
-"""The plan of a study: its grid cells, its pretraining runs keyed by their settings, where everything lives in
-STUDY, and the data it reads (generated, or an external dataset seen through a view that holds the study's split).
+"""The plan of a study: its grid cells with their typed fine-tuning configs, its pretraining runs keyed by their
+settings, where everything lives in STUDY, and the data it reads (photonic cells, generated or an external dataset
+seen through a view that holds the study's split; or a vision dataset).
 
-Everything is resolved before anything runs, so that a bad config fails at once with one line.
+Everything is resolved, and every config parsed, once, before anything runs, so that a bad config fails at once with
+one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -13,16 +16,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from photossl import files
-from photossl.config import config_to_dict
+from photossl.config import config_to_dict, settings
 from photossl.errors import PhotosslError
 from photossl.finetune import make_finetune_config
-from photossl.study.config import StudyConfig
+from photossl.study.config import RANDOM_INIT, StudyConfig
 from photossl.training import make_config, resolve_defaults
 
-# Keys that steer execution only: changing them neither moves a pretraining run nor invalidates a finished cell.
+# PretrainConfig's fields that steer execution only: changing them neither moves a pretraining run nor invalidates
+# a finished cell (fine-tuning configs mark theirs in field metadata, photossl.config.EXECUTION).
 _PRETRAIN_EXECUTION = ("device", "workers", "threads", "checkpoint_every", "tensorboard", "progress", "probe_every",
                        "precision")
-_FINETUNE_EXECUTION = ("device", "threads", "progress", "eval_batch_size")
 
 
 @dataclass(frozen=True)
@@ -40,10 +43,12 @@ class Cell:
 
 @dataclass
 class PretrainJob:
-    """One pretraining run shared by every label whose pretraining settings resolve to ``values``."""
+    """One pretraining run shared by every label whose pretraining settings resolve to ``config`` (a resolved
+    :class:`~photossl.training.PretrainConfig`; for a cheap-label run a
+    :class:`~photossl.study.cheap_label.RoughLabelRun`)."""
 
     name: str
-    values: dict
+    config: Any
     labels: list[str] = field(default_factory=list)
     status: str = "pending"
     error: str | None = None
@@ -58,11 +63,22 @@ class StudyPlan:
 
     config: StudyConfig
     out: Path
-    data_dir: Path
+    data_dir: Path | None  # the photonic dataset folder the cells read; None on the vision track
     jobs: dict[str, PretrainJob]  # by job name
     job_of: dict[str, str]  # label -> job name
-    finetune_values: dict[str, dict]  # label -> finetune keys (without data, budget, seed, pretrained)
+    cell_configs: dict[Cell, Any]  # each cell's FinetuneConfig (VisionFinetuneConfig on the vision track)
     cells: list[Cell]
+
+    def shared_config(self):
+        """One cell's config, for what every cell shares (the vision dataset, its size and split)."""
+        return next(iter(self.cell_configs.values()))
+
+    def describe_data(self) -> str:
+        """The data in one phrase, for logs and records."""
+        if self.data_dir is not None:
+            return str(self.data_dir)
+        size = f" at {self.config.image_size} px" if self.config.image_size else ""
+        return f"vision dataset {self.config.dataset}{size}"
 
 
 def _sha(value: Any) -> str:
@@ -92,65 +108,117 @@ def _data_source(config: StudyConfig, data: str | Path | None) -> str | None:
 
 
 def plan_study(config: StudyConfig, out: str | Path, data: str | Path | None = None) -> StudyPlan:
-    """Resolve data location, pretraining runs, fine-tuning settings and the grid; raise PhotosslError on bad input."""
+    """Resolve data location, pretraining runs, each cell's fine-tuning config and the grid; raise PhotosslError on
+    bad input."""
     config.validate()
     out = Path(out)
-    source = _data_source(config, data)
-    if source is None and config.generate is None:
-        raise PhotosslError("the study needs data: set 'data' (a dataset folder or 'bundled') or 'generate', "
-                            "or pass --data DIR")
-    if source is not None:
-        if not Path(source).is_dir():
-            raise PhotosslError(f"dataset folder not found: {source}")
-        sizes_given = config.n_test is not None or config.n_validation is not None
-        data_dir = out / "dataset" if sizes_given else Path(source)
+    source = None
+    if config.track == "vision":
+        if data is not None:
+            raise PhotosslError("--data names a photonic dataset folder; a vision study reads its config's 'dataset'")
+        data_dir = None
     else:
-        data_dir = out / "data"
+        source = _data_source(config, data)
+        if source is None and config.generate is None:
+            raise PhotosslError("the study needs data: set 'data' (a dataset folder or 'bundled') or 'generate', "
+                                "or pass --data DIR")
+        if source is not None:
+            if not Path(source).is_dir():
+                raise PhotosslError(f"dataset folder not found: {source}")
+            sizes_given = config.n_test is not None or config.n_validation is not None
+            data_dir = out / "dataset" if sizes_given else Path(source)
+        else:
+            data_dir = out / "data"
 
     jobs: dict[str, PretrainJob] = {}
     job_of: dict[str, str] = {}
-    finetune_values: dict[str, dict] = {}
+    cell_configs: dict[Cell, Any] = {}
     for label in config.methods:
         kind = config.method_kind(label)
-        options = config.options(label)
-        values = {"device": config.device, "progress": False, **config.finetune, **options.finetune}
-        if config.threads is not None:
-            values.setdefault("threads", config.threads)
-        if kind == "classical":
-            values["baseline"] = config.method_name(label)
-        try:  # reject bad keys now, with placeholders for what each cell sets
-            make_finetune_config({**values, "data": str(data_dir), "label": label,
-                                  **({"pretrained": "RUN"} if kind in ("pretrained", "cheap-label") else {})})
-        except PhotosslError as err:
-            raise PhotosslError(f"method '{label}': {err}") from None
-        finetune_values[label] = values
+        base = _finetune_config(config, label, data_dir)
+        job = None
         if kind == "cheap-label":  # its "pretraining": the same network trained on rough labels of the pool
             from photossl.study.cheap_label import plan_cheap_label
 
-            job = plan_cheap_label(config, label, values, source, data_dir)
+            job = plan_cheap_label(config, label, base, source, data_dir)
+        elif kind == "pretrained":
+            job = _pretrain_job(config, label, data_dir)
+        if job is not None:
             jobs.setdefault(job.name, job).labels.append(label)
             job_of[label] = job.name
-            continue
-        if kind != "pretrained":
-            continue
-        pre = {"track": "photonics", "device": config.device, "progress": config.progress, **config.pretrain,
-               **options.pretrain, "method": config.method_name(label), "data": str(data_dir),
-               "split_seed": config.split_seed}
-        if config.threads is not None:
-            pre.setdefault("threads", config.threads)
-        try:
-            resolved = config_to_dict(resolve_defaults(make_config(pre)))
-        except PhotosslError as err:
-            raise PhotosslError(f"method '{label}': {err}") from None
-        key = _sha({k: v for k, v in resolved.items() if k not in _PRETRAIN_EXECUTION})[:8]
-        name = f"{resolved['method']}-{key}"
-        jobs.setdefault(name, PretrainJob(name, pre)).labels.append(label)
-        job_of[label] = name
+            base = dataclasses.replace(base, pretrained=str(out / "pretrain" / job.name))
+        for budget in config.budgets_of(label):
+            for seed in config.seeds:
+                cell_configs[Cell(label, budget, seed)] = dataclasses.replace(base, budget=budget, seed=seed)
     # Budget-major order: every method's small-budget cells finish first, so an early look compares like with like.
     cells = [Cell(label, b, s) for b in config.all_budgets() for s in config.seeds for label in config.methods
              if b in config.budgets_of(label)]
-    check_budgets(config, source)
-    return StudyPlan(config, out, data_dir, jobs, job_of, finetune_values, cells)
+    if config.track == "vision":
+        check_vision_budgets(config, next(iter(cell_configs.values())))
+    else:
+        check_budgets(config, source)
+    return StudyPlan(config, out, data_dir, jobs, job_of, cell_configs, cells)
+
+
+def _finetune_config(config: StudyConfig, label: str, data_dir: Path | None):
+    """The typed fine-tuning config shared by ``label``'s cells (its budget and seed are each cell's; a pretrained
+    method's run is a placeholder until its pretraining job is named)."""
+    kind = config.method_kind(label)
+    options = config.options(label)
+    values = {"device": config.device, "progress": False, **config.finetune, **options.finetune}
+    if config.threads is not None:
+        values.setdefault("threads", config.threads)
+    placeholder = {"pretrained": "RUN"} if kind in ("pretrained", "cheap-label") else {}
+    try:  # reject bad keys now
+        if config.track == "vision":
+            from photossl.finetune.vision_config import make_vision_finetune_config
+
+            vision = {k: getattr(config, k) for k in ("dataset", "data_root", "image_size", "n_validation")
+                      if getattr(config, k) is not None}
+            frozen = {"mode": "frozen"} if kind == RANDOM_INIT else {}
+            return make_vision_finetune_config({**values, **vision, **frozen, "label": label,
+                                                "split_seed": config.split_seed, **placeholder})
+        if kind == "classical":
+            values["baseline"] = config.method_name(label)
+        return make_finetune_config({**values, "data": str(data_dir), "label": label, "split_seed": config.split_seed,
+                                     **placeholder})
+    except PhotosslError as err:
+        raise PhotosslError(f"method '{label}': {err}") from None
+
+
+def _pretrain_job(config: StudyConfig, label: str, data_dir: Path | None) -> PretrainJob:
+    """The pretraining run of ``label``, named by its method and the hash of its resolved settings."""
+    options = config.options(label)
+    if config.track == "vision":
+        where = {"dataset": config.dataset, "data_root": config.data_root, "image_size": config.image_size}
+    else:
+        where = {"data": str(data_dir)}
+    pre = {"track": config.track, "device": config.device, "progress": config.progress, **config.pretrain,
+           **options.pretrain, "method": config.method_name(label), **where, "split_seed": config.split_seed}
+    if config.threads is not None:
+        pre.setdefault("threads", config.threads)
+    try:
+        resolved = resolve_defaults(make_config(pre))
+    except PhotosslError as err:
+        raise PhotosslError(f"method '{label}': {err}") from None
+    values = config_to_dict(resolved)
+    key = _sha({k: v for k, v in values.items() if k not in _PRETRAIN_EXECUTION})[:8]
+    return PretrainJob(f"{resolved.method}-{key}", resolved)
+
+
+def check_vision_budgets(config: StudyConfig, cell_config) -> None:
+    """Refuse a budget larger than the vision dataset's labelled pool (its train split less the validation images)
+    before anything runs or is written (also for ``--dry-run``)."""
+    from photossl.vision import dataset_info
+    from photossl.vision.splits import validation_count
+
+    n_train = dataset_info(config.dataset).n_train
+    n_validation = validation_count(cell_config.n_validation, n_train)
+    largest = max(config.all_budgets())
+    if largest > n_train - n_validation:
+        raise PhotosslError(f"budget {largest} exceeds the labelled pool of {n_train - n_validation} images "
+                            f"({config.dataset}: {n_train} train images, {n_validation} held out for validation); "
+                            "lower 'budgets' or 'n_validation'")
 
 
 def _planned_cell_count(config: StudyConfig, source: str | None) -> int | None:
@@ -201,11 +269,14 @@ def _make_view(source: Path, view: Path) -> None:
 
 
 def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], None]) -> int:
-    """Generate or link the dataset and store the split; returns the number of cells."""
+    """Generate or link the dataset and store the split (vision: load it and check the split); returns the number of
+    cells (images)."""
     from photossl.data.loaders import open_cells
     from photossl.data.splits import splits_for_dataset
 
     config = plan.config
+    if config.track == "vision":
+        return _prepare_vision(plan, log)
     source = _data_source(config, data)
     if source is None:
         from photossl.data import generate_dataset, preset_config
@@ -240,21 +311,50 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
     return n_cells
 
 
+def _prepare_vision(plan: StudyPlan, log: Callable[[str], None]) -> int:
+    """Load the vision dataset once (its files must be readable before anything trains) and log its split."""
+    from photossl.finetune.vision_data import VisionImages
+    from photossl.vision.splits import vision_splits
+
+    config = plan.shared_config()
+    images = VisionImages.load(config)
+    (train, labels), (test, _) = images.train, images.test
+    splits = vision_splits(labels.numpy(), config.split_seed, config.n_validation)
+    log(f"data: {config.dataset}, {len(labels)} train and {len(test)} test images of {train.shape[-1]} px, "
+        f"{images.n_classes} classes")
+    log(f"split {config.split_seed}: {splits.sizes} of the train images; test: the dataset's {len(test)}")
+    if max(plan.config.all_budgets()) > len(splits.labelled):
+        raise PhotosslError(f"budget {max(plan.config.all_budgets())} exceeds the labelled pool of "
+                            f"{len(splits.labelled)} images; lower 'budgets' or 'n_validation'")
+    return int(len(labels) + len(test))
+
+
+def cell_dataset(plan: StudyPlan, config, datasets: dict | None):
+    """The data a cell with ``config`` reads, from the cache ``datasets`` (opened or loaded there on first use); None
+    without a cache (the run opens its own)."""
+    if datasets is None:
+        return None
+    if plan.config.track == "vision":
+        from photossl.finetune.vision_data import VisionImages
+
+        key = VisionImages.key_of(config)
+        if key not in datasets:
+            datasets[key] = VisionImages.load(config)
+        return datasets[key]
+    key = (str(config.data), config.target, config.polarization)
+    if key not in datasets:
+        from photossl.finetune.data import open_target_dataset
+
+        datasets[key] = open_target_dataset(config.data, config)
+    return datasets[key]
+
 
 # --------------------------------------------------------------------------------------------------- cell records
-def cell_values(plan: StudyPlan, cell: Cell) -> dict:
-    values = {**plan.finetune_values[cell.label], "data": str(plan.data_dir), "label": cell.label,
-              "budget": cell.budget, "seed": cell.seed, "split_seed": plan.config.split_seed}
-    job = plan.jobs.get(plan.job_of.get(cell.label, ""))
-    if job is not None:
-        values["pretrained"] = str(plan.out / "pretrain" / job.name)
-    return values
-
-
 def cell_fingerprint(plan: StudyPlan, cell: Cell) -> str:
-    values = config_to_dict(make_finetune_config(cell_values(plan, cell)))
+    """The hash of what a cell's result depends on: its fine-tuning settings (execution fields aside) and the sha256
+    of the pretraining checkpoint it starts from. A finished cell with the same fingerprint is reused."""
     job = plan.jobs.get(plan.job_of.get(cell.label, ""))
-    return _sha({"finetune": {k: v for k, v in values.items() if k not in _FINETUNE_EXECUTION},
+    return _sha({"finetune": settings(plan.cell_configs[cell]),
                  "pretrained_checkpoint": None if job is None else job.checkpoint_sha256})
 
 
@@ -273,8 +373,6 @@ def read_cell(path: Path) -> dict | None:
 def changed_cells(plan: StudyPlan, only: set[str] | None = None) -> list[str]:
     """Ids of the finished cells (record ok) whose settings differ from the plan's: their fine-tuning settings or the
     pretraining checkpoint they started from (the one on disk now, if any). Rerunning them replaces their results."""
-    import dataclasses
-
     changed = []
     for cell in plan.cells:
         if only is not None and cell.label not in only:

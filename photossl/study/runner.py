@@ -40,8 +40,8 @@ from typing import Any, Callable
 from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
 from photossl.files import WriteError, append_text, write_text_atomic
-from photossl.finetune import finetune, make_finetune_config
-from photossl.finetune.data import open_target_dataset
+from photossl.finetune import finetune
+from photossl.finetune.vision import finetune_vision
 from photossl.study.cheap_label import label_costs, mark_finished_cheap_label, run_cheap_label_job
 from photossl.study.config import StudyConfig
 from photossl.study.ensemble_cells import ensemble_batches, run_cells_together
@@ -50,9 +50,9 @@ from photossl.study.plan import (
     Cell,
     PretrainJob,
     StudyPlan,
+    cell_dataset,
     cell_fingerprint,
     cell_path,
-    cell_values,
     changed_cells,
     file_sha256,
     plan_study,
@@ -61,7 +61,7 @@ from photossl.study.plan import (
     write_json_atomic,
 )
 from photossl.study.table import aggregate, label_efficiency, results_rows, write_results
-from photossl.training import make_config, pretrain
+from photossl.training import pretrain
 
 
 # ------------------------------------------------------------------------------------------------------- the run
@@ -107,7 +107,7 @@ def run_job(plan: StudyPlan, job: PretrainJob, log: Callable[[str], None]) -> No
     tick = time.perf_counter()
     log(f"pretrain {job.name} (for {', '.join(job.labels)}) -> {run_dir}")
     try:
-        summary = pretrain(make_config(job.values), run_dir, resume=True, echo=log)
+        summary = pretrain(job.config, run_dir, resume=True, echo=log)
         if summary.get("status") not in ("complete", None):
             raise PhotosslError(f"pretraining ended with status {summary.get('status')}")
         job.status = "ok"
@@ -152,7 +152,8 @@ def run_cell(plan: StudyPlan, cell: Cell, fingerprint: str, log: Callable[[str],
              datasets: dict | None = None) -> dict:
     """Fine-tune one grid cell and write its record (ok or failed); never raises for a failed run.
 
-    ``datasets``: a cache of opened datasets by (target, polarization), shared between cells."""
+    ``datasets``: a cache of the opened datasets (photonics) or loaded images (vision) that cells read, shared
+    between cells."""
     out = plan.out / "finetune" / cell.label / f"b{cell.budget}-s{cell.seed}"
     record: dict[str, Any] = {"id": cell.id, "method": cell.label, "budget": cell.budget, "seed": cell.seed,
                               "fingerprint": fingerprint, "out": str(out)}
@@ -161,14 +162,10 @@ def run_cell(plan: StudyPlan, cell: Cell, fingerprint: str, log: Callable[[str],
     try:
         if job is not None and job.status != "ok":
             raise PhotosslError(f"pretraining {job.name} failed: {job.error}")
-        config = make_finetune_config(cell_values(plan, cell))
-        dataset = None
-        if datasets is not None:
-            key = (str(config.data), config.target, config.polarization)
-            if key not in datasets:
-                datasets[key] = open_target_dataset(config.data, config)
-            dataset = datasets[key]
-        metrics = finetune(config, out, overwrite=True, dataset=dataset)
+        config = plan.cell_configs[cell]
+        dataset = cell_dataset(plan, config, datasets)
+        run = finetune_vision if plan.config.track == "vision" else finetune
+        metrics = run(config, out, overwrite=True, dataset=dataset)
         record.update(status="ok", metrics=metrics)
     except WriteError:
         raise
@@ -314,7 +311,7 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
     summary: dict[str, Any] = {
         "study": config.name,
         "out": str(plan.out),
-        "data": str(plan.data_dir),
+        "data": plan.describe_data(),
         "n_cells": n_cells,
         "metric": metric,
         "cells": {"planned": len(plan.cells), **counts},

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from photossl.errors import PhotosslError
-from photossl.study.config import CHEAP_LABEL, MethodOptions, StudyConfig
+from photossl.study.config import CHEAP_LABEL, RANDOM_INIT, MethodOptions, StudyConfig
 
 SECTIONS = ("pretrain", "finetune")
 TRIAL_MARK = "~t"
@@ -88,7 +88,7 @@ def knob_applies(config: StudyConfig, label: str, key: str) -> bool:
         return False
     if section == "finetune":  # a network from scratch trains its encoder at lr itself
         return not (kind == "supervised" and name == "encoder_lr_scale")
-    if kind == "supervised":
+    if kind in ("supervised", RANDOM_INIT):  # no pretraining run
         return False
     if kind == CHEAP_LABEL:
         return name in ROUGH_RUN_KNOBS
@@ -140,7 +140,7 @@ def _with_overrides(options: MethodOptions, method: str, overrides: dict[str, An
     return dataclasses.replace(options, method=method, budgets=budgets, pretrain=pretrain, finetune=finetune)
 
 
-def tuning_study_config(config: StudyConfig, tuning: TuningConfig, data_dir: Path,
+def tuning_study_config(config: StudyConfig, tuning: TuningConfig, data_dir: Path | None,
                         only: set[str] | None = None) -> tuple[StudyConfig, dict[str, list[tuple[str, dict]]]]:
     """The small study that scores the candidates, and for each tuned label its (trial label, overrides) pairs."""
     trials: dict[str, list[tuple[str, dict]]] = {}
@@ -157,7 +157,8 @@ def tuning_study_config(config: StudyConfig, tuning: TuningConfig, data_dir: Pat
     if not labels:
         raise PhotosslError("config key 'tuning' selects no method to tune")
     study = dataclasses.replace(
-        config, name=f"{config.name}-tuning", data=str(data_dir), generate=None, methods=labels,
+        config, name=f"{config.name}-tuning", data=None if data_dir is None else str(data_dir), generate=None,
+        methods=labels,
         method_options=options, budgets=[tuning.budget], seeds=list(tuning.seeds), figures=False, diagnostics=False,
         at_error=None, reference=labels[0], tuning=None)
     return study, trials

@@ -1,5 +1,6 @@
-"""Self-supervised pretraining: configs, methods (base loss × E-SSL head × CARE term), view pipelines, the
-training loop with checkpoints and resume, and the probes that read out frozen features.
+"""Self-supervised pretraining: configs, methods (base loss × E-SSL head × CARE term, one module per part in
+:mod:`photossl.training.methods`), view pipelines, the training loop with checkpoints and resume, and the probes that
+read out frozen features.
 
 Other code loads a trained encoder with :func:`load_pretrained` (a run folder or ``RUN/checkpoint.pt``).
 """
@@ -25,8 +26,9 @@ from photossl.training.probes import (
     linear_probe,
     ridge_probe_error,
 )
+from photossl.training.resume import resume_config
 from photossl.training.schedule import WarmupCosineSchedule, warmup_cosine
-from photossl.training.trainer import pretrain, resume_config, train_step
+from photossl.training.trainer import pretrain, train_step
 from photossl.training.views import PhotonicsViews, Views, VisionViews
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""Checkpoints of a pretraining run: atomic writes, every random state needed for an exact resume, and
-:func:`load_pretrained` for code that only wants the trained encoder.
+"""Checkpoints of a pretraining run: what one holds, saving and restoring it with every random state an exact resume
+needs, and :func:`load_pretrained` for code that only wants the trained encoder.
 
 A run folder RUN holds ``RUN/checkpoint.pt`` (the latest state, written every ``checkpoint_every`` epochs and at
 the end) with keys: format, epoch (epochs completed), global_step, model (state dict of the
@@ -14,6 +14,7 @@ Everything is stored as tensors and plain Python values, so it loads with ``torc
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,23 +22,30 @@ import numpy as np
 import torch
 from torch import nn
 
+from photossl import distributed
+from photossl.config import config_to_dict
 from photossl.errors import PhotosslError
-from photossl.files import load_torch_file, replace_atomically
+from photossl.files import atomic_torch_save, load_torch_file
+from photossl.provenance import software_versions
+from photossl.runtime import Runtime
+from photossl.training.config import PretrainConfig, make_config
+from photossl.training.methods import build_encoder_from_config
+from photossl.training.schedule import WarmupCosineSchedule
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = "photossl-pretrain-checkpoint"
 
 
-def atomic_torch_save(payload: dict[str, Any], path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace``: a reader never sees half a file.
+@dataclass
+class LoopState:
+    """What a pretraining loop changes and a checkpoint holds: the model (unwrapped), optimiser, schedule, gradient
+    scaler and this rank's augmentation generator."""
 
-    The payload is serialised in memory first: torch's own file writer reports a full disk as a RuntimeError, a plain
-    file write as the OSError that :func:`~photossl.files.replace_atomically` turns into a one-line WriteError."""
-    import io
-
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    replace_atomically(path, lambda tmp: Path(tmp).write_bytes(buffer.getbuffer()))
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: WarmupCosineSchedule
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -77,10 +85,7 @@ def load_checkpoint(run_or_file: str | Path, map_location: str | torch.device = 
     if not path.exists():
         raise PhotosslError(f"no checkpoint at {path}")
     remedy = "pass a run folder written by photossl pretrain (if it is damaged, delete the file and rerun the pretraining)"
-    payload = load_torch_file(path, "photossl pretraining checkpoint", remedy, map_location)
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise PhotosslError(f"{path} is not a photossl pretraining checkpoint; {remedy}")
-    return payload
+    return load_torch_file(path, "photossl pretraining checkpoint", remedy, map_location, CHECKPOINT_FORMAT)
 
 
 def load_pretrained(run_or_file: str | Path, map_location: str | torch.device = "cpu"):
@@ -91,9 +96,6 @@ def load_pretrained(run_or_file: str | Path, map_location: str | torch.device = 
     trained on: photonic cells (B, 1, N, N) holding (ε − 1)/19, or vision images standardised with the dataset's
     mean and std (:func:`photossl.vision.normalize_images`).
     """
-    from photossl.training.config import make_config
-    from photossl.training.methods import build_encoder_from_config
-
     payload = load_checkpoint(run_or_file, map_location)
     config = make_config(payload["config"])
     encoder = build_encoder_from_config(config, int(payload["in_channels"]))
@@ -108,3 +110,48 @@ def load_pretrained(run_or_file: str | Path, map_location: str | torch.device = 
 def model_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """State dict of the underlying model of a (possibly DistributedDataParallel-wrapped) module."""
     return getattr(model, "module", model).state_dict()
+
+
+def save_checkpoint(out: Path, config: PretrainConfig, runtime: Runtime, state: LoopState, epoch: int,
+                    in_channels: int, history: list[int]) -> None:
+    """Write ``out/checkpoint.pt`` after ``epoch`` epochs (rank 0; every rank must call it, as the augmentation
+    generators' states are gathered from all of them)."""
+    augment_states = distributed.gather_objects(state.generator.get_state())
+    if not runtime.is_main:
+        return
+    rng = capture_rng_state()
+    rng["augment"] = augment_states
+    atomic_torch_save(
+        {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "global_step": state.schedule.steps_taken,
+            "model": model_state(state.model),
+            "optimizer": state.optimizer.state_dict(),
+            "schedule": state.schedule.state_dict(),
+            "scaler": state.scaler.state_dict(),
+            "rng": rng,
+            "config": config_to_dict(config),
+            "in_channels": in_channels,
+            "world_size": runtime.world_size,
+            "resumed_at": list(history),
+            "versions": software_versions(),
+        },
+        out / CHECKPOINT_NAME,
+    )
+
+
+def restore_checkpoint(checkpoint: dict[str, Any], runtime: Runtime, state: LoopState) -> tuple[int, list[int]]:
+    """Load ``checkpoint`` into ``state`` and the global random generators; returns (epochs done, the epochs at which
+    the run was resumed, this one included)."""
+    if checkpoint.get("world_size", 1) != runtime.world_size:
+        raise PhotosslError(f"the checkpoint was written by {checkpoint.get('world_size')} processes; resume "
+                            f"with the same number (this run has {runtime.world_size})")
+    state.model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    state.schedule.load_state_dict(checkpoint["schedule"])
+    state.scaler.load_state_dict(checkpoint["scaler"])
+    restore_rng_state(checkpoint["rng"])
+    state.generator.set_state(checkpoint["rng"]["augment"][runtime.rank])
+    start_epoch = int(checkpoint["epoch"])
+    return start_epoch, [*checkpoint.get("resumed_at", []), start_epoch]

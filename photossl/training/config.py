@@ -7,17 +7,20 @@ posed on cells without an orientation), ``care`` (CARE's equivariance term: some
 ``gcare`` (known-group CARE: the embedding carries the prescribed representation ρ(g) of the predicted group).
 ``simclr`` may be left out when a modifier is present, so ``essl`` = E-SimCLR, ``care`` = CARE on SimCLR, ``essl-rel``,
 ``essl-rel-care``, ``gcare``, ``essl-vicreg``, ``care-barlow``, ``essl-care`` (both terms on SimCLR), and so on.
-BYOL and MoCo v2 (:data:`MOMENTUM_BASES`) add momentum target networks; E-SSL's head and CARE's terms act on the
-online network (``essl-byol``, ``essl-rel-byol``, ``care-moco``, ``gcare-byol``, ...).
+BYOL and MoCo v2 add momentum target networks; E-SSL's head and CARE's terms act on the online network
+(``essl-byol``, ``essl-rel-byol``, ``care-moco``, ``gcare-byol``, ...). What each part of a method does is in
+:mod:`photossl.training.methods`.
 
 Fields left at None take a track-dependent default in :func:`resolve_defaults` (photonics: RECIPES §2 with the
-small CPU encoder; vision: RECIPES §3), and the resolved values are what a run records.
+small CPU encoder; vision: RECIPES §3), and the resolved values are what a run records. This module imports nothing
+heavy: the CLI reads its fields and defaults for ``--help`` without importing torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from photossl.config import build_config
@@ -25,7 +28,6 @@ from photossl.errors import PhotosslError
 
 TRACKS = ("photonics", "vision")
 BASE_LOSSES = ("simclr", "vicreg", "barlow", "byol", "moco")
-MOMENTUM_BASES = ("byol", "moco")  # bases with an exponential-moving-average target network
 # Base EMA momentum: BYOL's τ_base (raised to 1 on a cosine over the run), MoCo's constant m.
 DEFAULT_EMA_MOMENTUM = {"byol": 0.996, "moco": 0.999}
 MODIFIERS = ("essl", "rel", "care", "gcare")
@@ -90,7 +92,7 @@ def _choices(*values: str) -> dict[str, Any]:
     return {"choices": values}
 
 
-@dataclass
+@dataclass(frozen=True)
 class PretrainConfig:
     """Everything a pretraining run depends on (the output folder and ``--resume`` aside).
 
@@ -179,8 +181,9 @@ class PretrainConfig:
     tensorboard: bool = False
     progress: bool = True
 
-    @property
+    @cached_property
     def spec(self) -> MethodSpec:
+        """The parsed ``method``, parsed once (the config is frozen)."""
         return parse_method(self.method)
 
     def validate(self) -> None:
@@ -238,7 +241,12 @@ class PretrainConfig:
 
     def symmetry_policy(self):
         """The :class:`~photossl.symmetry.SymmetryPolicy` of the preset, with ``invariant`` / ``predict`` overriding
-        it; cells hold (ε − 1)/19, so ε scaling acts on the raw permittivity."""
+        it; cells hold (ε − 1)/19, so ε scaling acts on the raw permittivity. Built once per config."""
+        return self._symmetry_policy
+
+    @cached_property
+    def _symmetry_policy(self):
+        # Imported here: the CLI reads this module for --help without importing torch.
         from photossl.data.loaders import EPS_NORMALISATION
         from photossl.symmetry import PRESETS, parse_policy
 

@@ -15,9 +15,17 @@ from typing import Any
 
 from photossl.errors import PhotosslError
 from photossl.files import append_text
+from photossl.training.config import PretrainConfig
+from photossl.training.methods import method_of
 
 CSV_NAME = "metrics.csv"
 JSONL_NAME = "metrics.jsonl"
+
+
+def log_columns(config: PretrainConfig) -> list[str]:
+    """The columns of a run's logs: step and loss, the method's terms, throughput, the monitor's read-out."""
+    return ["epoch", "step", "lr", "loss", "base", *method_of(config.spec).columns, "samples_per_s",
+            "augment_share", "epoch_time_s", "probe_rel_l1" if config.track == "photonics" else "knn_top1"]
 
 
 def _plain(value: Any) -> Any:

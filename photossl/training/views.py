@@ -1,12 +1,14 @@
 """Batched view pipelines: from one batch of inputs to every view a method's objective needs, on the batch's device.
 
-Photonics cells (B, 1, N, N) hold (ε − 1)/19. The two contrastive views apply the policy's invariances, one random
-element per sample; E-SSL expands the *un-augmented* batch into every element of the predicted group (as the E-SSL
-photonics code does); CARE draws one element per chunk of ``care_chunk`` consecutive samples.
+A pipeline draws the two contrastive views of every base loss, then lets each part of the method add its own
+(:mod:`photossl.training.methods`), in the method's order.
 
-Vision images (B, C, H, W) are in [0, 1]. The views follow the SimCLR recipe at the image size; E-SSL's rotation view
-is the recipe at half size shown at the four right-angle rotations; CARE shares one draw of the recipe per chunk.
-Views are standardised with the dataset's mean and std after augmentation.
+Photonics cells (B, 1, N, N) hold (ε − 1)/19. The two contrastive views apply the policy's invariances, one random
+element per sample (per chunk when CARE shares them).
+
+Vision images (B, C, H, W) are in [0, 1]. The views follow the SimCLR recipe at the image size; the rotation view
+(E-SSL's and known-group CARE's) is the recipe at half size shown at the four right-angle rotations. Views are
+standardised with the dataset's mean and std after augmentation.
 
 Randomness comes from one CPU ``torch.Generator`` (its state is checkpointed), so a run is repeatable on any device.
 """
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 import torch
 
 from photossl.errors import PhotosslError
-from photossl.symmetry.relative import coset_mask, stabiliser_mask
 from photossl.training.config import MethodSpec
+from photossl.training.methods.combine import method_of
+from photossl.vision import SimCLRAugment, normalize_images, rotation_view, shared_augment
 
 
 @dataclass
@@ -81,96 +84,76 @@ class Views:
 class PhotonicsViews:
     """Views of photonic unit cells from a :class:`~photossl.symmetry.SymmetryPolicy`.
 
-    ``care_views='shared'``: the two contrastive views are themselves chunk-shared (one forward pass pair serves
-    both terms, as in :func:`photossl.losses.care_loss`); ``'separate'``: per-sample contrastive views plus two
-    extra chunk-shared views for the CARE term (the CARE authors' code).
+    ``care_views``, ``care_pairing``: CARE's (:mod:`photossl.training.methods.care`); ``predict_views``: E-SSL's
+    (:mod:`photossl.training.methods.essl`).
     """
+
+    track = "photonics"
 
     def __init__(self, policy, spec: MethodSpec, care_chunk: int = 16, care_views: str = "shared",
                  care_pairing: str = "views", predict_views: str = "all") -> None:
-        if spec.uses_predict_group and policy.predict is None:
-            raise PhotosslError(f"method '{spec.name}' needs a group of transformations but the symmetry policy has "
-                                "no 'predict' group")
-        self.policy, self.spec = policy, spec
+        self.policy, self.spec, self.method = policy, spec, method_of(spec)
         self.care_chunk, self.care_views, self.care_pairing = care_chunk, care_views, care_pairing
         self.predict_views = predict_views
+        for part in self.method.parts:
+            part.check_views(self)
+
+    def require_group(self) -> None:
+        """Raise PhotosslError unless the policy has a 'predict' group to draw from."""
+        if self.policy.predict is None:
+            raise PhotosslError(f"method '{self.spec.name}' needs a group of transformations but the symmetry policy "
+                                "has no 'predict' group")
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> Views:
-        shared = self.spec.care and self.care_views == "shared"
-        chunk = self.care_chunk if shared else None
+        chunk = self.method.pair_chunk(self)
         views = Views(self.policy.augment(x, generator, chunk), self.policy.augment(x, generator, chunk))
-        if self.spec.care and not shared:
-            views.care1 = self.policy.augment(x, generator, self.care_chunk)
-            views.care2 = self.policy.augment(x, generator, self.care_chunk)
-        if self.spec.care and self.care_pairing == "clean":
-            views.clean = x
-        if self.spec.predict:
-            # Relative E-SSL with one view per sample pairs g·view1 with view1, whose features are computed anyway.
-            anchor = views.view1 if self.spec.relative and self.predict_views == "one" else x
-            if self.predict_views == "one":
-                labels = self.policy.sample_predict(x.shape[0], generator, device=x.device)
-                views.predict_views = self.policy.predict_group.apply_labels(anchor, labels)
-                views.predict_labels = labels
-            else:
-                views.predict_views, views.predict_labels = self.policy.predict_views(x)
-            if self.spec.relative:
-                views.relative_anchor = "view1" if self.predict_views == "one" else "first_block"
-                group = self.policy.predict_group
-                # A point operation that maps a cell onto a translate of itself is invisible to features that
-                # ignore translations; half-cell translations are compared exactly.
-                stabiliser = stabiliser_mask(group, anchor, modulo_translations=group.name != "half_translate")
-                repeats = views.predict_labels.shape[0] // x.shape[0]
-                views.predict_correct = coset_mask(group, views.predict_labels, stabiliser.repeat(repeats, 1))
-        if self.spec.known_group:
-            labels = self.policy.sample_predict(x.shape[0], generator, device=x.device)
-            views.equivariant_views = self.policy.predict_group.apply_labels(views.view1, labels)
-            views.equivariant_labels = labels
+        for part in self.method.parts:
+            part.photonics_views(self, x, views, generator)
         return views
 
 
 class VisionViews:
-    """SimCLR / E-SSL / CARE views of images in [0, 1], standardised for dataset ``dataset_name``."""
+    """SimCLR views of images in [0, 1] and the method's own, standardised for dataset ``dataset_name``."""
+
+    track = "vision"
 
     def __init__(self, dataset_name: str, size: int, spec: MethodSpec, care_chunk: int = 16,
                  care_views: str = "shared", care_pairing: str = "views", predict_views: str = "all") -> None:
-        from photossl.vision import SimCLRAugment
-
-        if spec.uses_predict_group and size < 2:
-            raise PhotosslError(f"the rotation view needs images of at least 2 px, got {size}")
-        if spec.relative and predict_views == "one":
-            raise PhotosslError("relative E-SSL on images pairs each rotated crop with its upright copy: use "
-                                "predict_views 'all'")
-        self.dataset_name, self.size, self.spec = dataset_name, size, spec
+        self.dataset_name, self.size, self.spec, self.method = dataset_name, size, spec, method_of(spec)
         self.care_chunk, self.care_views, self.care_pairing = care_chunk, care_views, care_pairing
         self.predict_views = predict_views
+        for part in self.method.parts:
+            part.check_views(self)
         self.augment = SimCLRAugment(size=size)
         self.rotation_augment = SimCLRAugment(size=max(1, size // 2))
 
-    def _normalise(self, images: torch.Tensor) -> torch.Tensor:
-        from photossl.vision import normalize_images
+    def require_group(self) -> None:
+        """Raise PhotosslError when the images are too small to rotate a half-size crop."""
+        if self.size < 2:
+            raise PhotosslError(f"the rotation view needs images of at least 2 px, got {self.size}")
 
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
         return normalize_images(images, self.dataset_name)
 
-    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Views:
-        from photossl.vision import rotation_view, shared_augment
+    def shared_pair(self, images: torch.Tensor, chunk: int, generator: torch.Generator | None):
+        """Two standardised views whose recipe draw is shared by each chunk of ``chunk`` images."""
+        v1, v2 = shared_augment(images, chunk, generator=generator, augment=self.augment)
+        return self.normalise(v1), self.normalise(v2)
 
-        shared = self.spec.care and self.care_views == "shared"
-        if shared:
-            v1, v2 = shared_augment(images, self.care_chunk, generator=generator, augment=self.augment)
+    def rotation_views(self, images: torch.Tensor, views: Views, generator: torch.Generator | None) -> None:
+        """Set ``views.predict_views`` to the four rotations of a half-size crop of each image (group-major) and
+        ``predict_labels``, unless an earlier part did."""
+        if views.predict_views is None:
+            rotated, labels = rotation_view(images, generator=generator, augment=self.rotation_augment)
+            views.predict_views, views.predict_labels = self.normalise(rotated), labels
+
+    def __call__(self, images: torch.Tensor, generator: torch.Generator | None = None) -> Views:
+        chunk = self.method.pair_chunk(self)
+        if chunk is not None:
+            views = Views(*self.shared_pair(images, chunk, generator))
         else:
             v1, v2 = self.augment(images, generator), self.augment(images, generator)
-        views = Views(self._normalise(v1), self._normalise(v2))
-        if self.spec.care and not shared:
-            c1, c2 = shared_augment(images, self.care_chunk, generator=generator, augment=self.augment)
-            views.care1, views.care2 = self._normalise(c1), self._normalise(c2)
-        if self.spec.care and self.care_pairing == "clean":
-            views.clean = self._normalise(images)
-        if self.spec.uses_predict_group:
-            rotated, labels = rotation_view(images, generator=generator, augment=self.rotation_augment)
-            views.predict_views, views.predict_labels = self._normalise(rotated), labels
-            if self.spec.relative:  # natural images are taken to have no rotation symmetry of their own
-                views.relative_anchor = "first_block"
-                views.predict_correct = torch.nn.functional.one_hot(labels, 4).bool()
-            if self.predict_views == "one" and not self.spec.known_group:
-                views.keep_one_prediction(generator)
+            views = Views(self.normalise(v1), self.normalise(v2))
+        for part in self.method.parts:
+            part.vision_views(self, images, views, generator)
         return views

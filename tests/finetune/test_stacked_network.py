@@ -4,9 +4,9 @@ subset of its members; stacked Adam steps each member as its own ``torch.optim.A
 import pytest
 import torch
 
+from photossl.finetune.network import Regressor, build_head
 from photossl.finetune.stacked import StackedNetwork, can_stack
 from photossl.finetune.stacked_adam import StackedAdam
-from photossl.finetune.trainer import Regressor, build_head
 from photossl.models import build_encoder
 
 

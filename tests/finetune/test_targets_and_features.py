@@ -60,8 +60,8 @@ def test_target_scaler_round_trip():
 def test_augmented_band_targets_match_the_solver(tiny_data):
     """Rotating / mirroring / translating a cell and permuting its bands over k agree with solving the moved cell."""
     from photossl.data.loaders import load_arrays, open_cells
+    from photossl.finetune.augment import Augmenter
     from photossl.finetune.targets import target_info
-    from photossl.finetune.trainer import Augmenter
     from photossl.physics import solve_bands
 
     dataset = open_cells(tiny_data)

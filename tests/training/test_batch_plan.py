@@ -2,13 +2,13 @@
 
 import torch
 
-from photossl.training.trainer import BatchPlan, _rank_order
+from photossl.training.batches import BatchPlan, rank_order
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch():
-    assert torch.equal(_rank_order(50, 3, 7, 0, 1), _rank_order(50, 3, 7, 0, 1))
-    assert not torch.equal(_rank_order(50, 3, 7, 0, 1), _rank_order(50, 4, 7, 0, 1))
-    assert sorted(_rank_order(50, 3, 7, 0, 1).tolist()) == list(range(50))
+    assert torch.equal(rank_order(50, 3, 7, 0, 1), rank_order(50, 3, 7, 0, 1))
+    assert not torch.equal(rank_order(50, 3, 7, 0, 1), rank_order(50, 4, 7, 0, 1))
+    assert sorted(rank_order(50, 3, 7, 0, 1).tolist()) == list(range(50))
 
 
 def test_ranks_share_an_epoch_without_overlap():

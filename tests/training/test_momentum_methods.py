@@ -28,7 +28,7 @@ from photossl.training import (
     train_step,
 )
 from photossl.training.momentum import KeyQueue, cosine_momentum, ema_update
-from photossl.training.trainer import log_columns
+from photossl.training.run_log import log_columns
 
 WORLD, PER_RANK, QUEUE = 2, 4, 20
 

@@ -146,3 +146,17 @@ def test_command_line_overrides_only_the_options_given(tmp_path, monkeypatch):
     assert got.invariant == ["translate", "rot4"] and got.progress is False
     assert got.batch_size == 256 and got.circular_padding is True  # defaults of options not given
     assert seen["out"] == Path(tmp_path / "run")
+
+
+def test_a_config_parses_its_method_and_policy_once():
+    import dataclasses
+
+    from photossl.config import config_to_dict
+
+    config = make_config({"method": "essl-care"})
+    assert config.spec is config.spec and config.symmetry_policy() is config.symmetry_policy()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.method = "simclr"
+    assert "spec" not in config_to_dict(config) and config_to_dict(config) == config_to_dict(
+        make_config({"method": "essl-care"}))
+    assert resolve_defaults(config).spec == config.spec
