@@ -175,3 +175,23 @@ def sibcl_dos(
     freq, dos = freq[:n_keep], dos[:n_keep]
     normalized = dos / scale
     return SibclDos(freq, dos, normalized, normalized - empty_lattice_dos(freq))
+
+
+def richardson_dos(fine: SibclDos, coarse: SibclDos, fine_grid: int, coarse_grid: int) -> SibclDos:
+    """The DOS label extrapolated to an infinitely fine k-grid from GGR labels on two grids of whole tiles.
+
+    GGR's error (bands linear inside each tile) falls as the tile area, 1/n^2, so (N^2 D_N - n^2 D_n) / (N^2 - n^2)
+    cancels the leading term: from the 25 x 25 and 50 x 50 grids it lands about as close to a converged DOS as a
+    100 x 100 grid alone. Clipped at zero: inside a gap the combination can dip a hair (~1e-6) below it.
+    """
+    if fine_grid == coarse_grid:
+        raise PhotosslError(f"Richardson extrapolation needs two different grids, got {fine_grid} twice")
+    if not np.array_equal(fine.freq, coarse.freq):
+        raise PhotosslError("Richardson extrapolation needs both DOS on the same frequencies")
+    a, b = fine_grid**2, coarse_grid**2
+
+    def combine(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.maximum((a * x - b * y) / (a - b), 0.0)
+
+    normalized = combine(fine.dos_normalized, coarse.dos_normalized)
+    return SibclDos(fine.freq, combine(fine.dos, coarse.dos), normalized, normalized - empty_lattice_dos(fine.freq))

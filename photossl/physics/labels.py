@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from photossl.errors import PhotosslError
-from photossl.physics.dos import SibclDos, sibcl_dos
+from photossl.physics.dos import SibclDos, richardson_dos, sibcl_dos
 from photossl.physics.gaps import gap_table
 from photossl.physics.kpoints import (
     cell_point_group,
@@ -71,27 +71,43 @@ def label_cell(
     solved once. ``solver_options``: a :class:`~photossl.physics.solver_options.SolverOptions`, a preset name, or a
     dict of its fields (merged over the default "fast" preset) plus the run settings ``k_chunk``, ``device``,
     ``dtype``; its ``k_grid`` (one of :data:`K_GRIDS`, default 'sibcl') is the layout of the k-grid
-    (:func:`label_kpoints`).
+    (:func:`label_kpoints`), its ``dos_grid`` (default None: the label grid) the size of the Monkhorst-Pack grid the
+    DOS is made on (``extra["n_solved_dos"]``: its k-points solved), and ``dos_extrapolate`` combines that DOS with
+    the label grid's (:func:`~photossl.physics.dos.richardson_dos`).
     """
     options, run = split_solver_options(solver_options)
     kpoints = label_kpoints(grid_size, options.k_grid)
     rotations = cell_point_group(eps) if use_symmetry else (np.eye(2, dtype=np.int64),)
     irreducible = reduce_kpoints(kpoints, rotations, time_reversal=use_symmetry)
-    result = solve_bands_full(
-        eps, kpoints[irreducible.indices], polarization, n_bands, group_velocities=dos, options=options, **run
-    )
-    freqs_irr = result.frequencies[0]
+    solved = kpoints[irreducible.indices]
+    dense = dos and options.dos_grid is not None
+    if dense and options.dos_extrapolate and not np.allclose(kpoints, monkhorst_pack_grid(grid_size)):
+        raise PhotosslError(f"dos_extrapolate needs a label grid of whole tiles (k_grid 'monkhorst-pack', or 'sibcl' at "
+                            f"25), got '{options.k_grid}' at {grid_size}")
+    if dense:  # one solve for both grids, so the DOS points reuse the label grid's k.p anchors
+        dos_kpoints = monkhorst_pack_grid(options.dos_grid)
+        dos_irreducible = reduce_kpoints(dos_kpoints, rotations, time_reversal=use_symmetry)
+        solved = np.concatenate([solved, dos_kpoints[dos_irreducible.indices]])
+    result = solve_bands_full(eps, solved, polarization, n_bands, group_velocities=dos, options=options, **run)
+    n_label = len(irreducible.indices)
+    freqs_irr = result.frequencies[0, :n_label]
     dos_label = None
     velocities_full = None
+    extra = {}
     if dos:
-        dos_label = sibcl_dos(
-            freqs_irr, result.group_velocities[0], float(np.mean(eps)), 1.0 / grid_size, irreducible.weights
-        )
-        velocities_full = _expand_velocities(kpoints, irreducible, result.group_velocities[0], rotations)
+        velocities_irr = result.group_velocities[0, :n_label]
+        if not dense or options.dos_extrapolate:
+            dos_label = sibcl_dos(freqs_irr, velocities_irr, float(np.mean(eps)), 1.0 / grid_size, irreducible.weights)
+        if dense:
+            dense_dos = sibcl_dos(result.frequencies[0, n_label:], result.group_velocities[0, n_label:],
+                                  float(np.mean(eps)), 1.0 / options.dos_grid, dos_irreducible.weights)
+            if options.dos_extrapolate:
+                dense_dos = richardson_dos(dense_dos, dos_label, options.dos_grid, grid_size)
+            dos_label = dense_dos
+            extra["n_solved_dos"] = len(dos_irreducible.indices)
+        velocities_full = _expand_velocities(kpoints, irreducible, velocities_irr, rotations)
     freqs_full = freqs_irr[irreducible.inverse]
-    return CellLabels(
-        polarization, freqs_full, velocities_full, dos_label, gap_table(freqs_irr), len(irreducible.indices)
-    )
+    return CellLabels(polarization, freqs_full, velocities_full, dos_label, gap_table(freqs_irr), n_label, extra)
 
 
 def split_solver_options(value: SolverOptions | str | dict | None) -> tuple[SolverOptions, dict]:
