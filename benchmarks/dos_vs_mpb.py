@@ -19,7 +19,7 @@ through the same k.p anchors) or ``+dosNx`` (also ``dos_extrapolate``: Richardso
 (``photossl.evaluation.dos_relative_l1``). Cost: CPU seconds per cell, one thread (MPB's as its subprocesses').
 
     python benchmarks/dos_vs_mpb.py --kinds rods --n-cells 1 --reference-grid 48 --correction-grid 16   # minutes
-    python benchmarks/dos_vs_mpb.py --json dos_vs_mpb.json   # 3 cells of 4 kinds (README): ~1 CPU hour, mostly MPB
+    python benchmarks/dos_vs_mpb.py --json dos_vs_mpb.json   # 3 cells of 5 kinds (README): ~1 CPU hour, mostly MPB
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def recipe_dos(eps, name: str, cache_dir: Path | None) -> tuple[np.ndarray, floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kinds", nargs="+", default=["levelset-p1", "levelset-p4m", "rods", "holes"],
+    parser.add_argument("--kinds", nargs="+", default=["levelset-p1", "levelset-p4m", "rods", "holes", "cylinder"],
                         choices=list(CELL_KINDS))
     parser.add_argument("--n-cells", type=int, default=3, help="cells per kind (seeds 0, 1, ...; seed 0 of rods and "
                                                                "holes is the textbook cell)")
