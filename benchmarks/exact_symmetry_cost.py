@@ -62,7 +62,8 @@ def main() -> None:
     for kind in ("forward", "step"):
         plain = statistics.median(times[("plain", kind)])
         exact = statistics.median(times[("exact", kind)])
-        print(f"{kind:8s} plain {plain * 1e3:8.1f} ms   exact_symmetry {exact * 1e3:8.1f} ms   ratio {exact / plain:.1f}x")
+        print(f"{kind:8s} plain {plain * 1e3:8.1f} ms   exact_symmetry {exact * 1e3:8.1f} ms   "
+              f"ratio {exact / plain:.1f}x")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     solve_bands(KINDS["levelset-p1"](0), kpoints[:1], "tm", N_BANDS)  # warm-up
 
     records = []
-    header = f"{'kind':14s} {'pol':3s} {'method':9s} {'worst %':>8s} {'median %':>9s} {'cpu s/cell':>10s} {'vs MPB32':>9s}"
+    header = (f"{'kind':14s} {'pol':3s} {'method':9s} {'worst %':>8s} {'median %':>9s} {'cpu s/cell':>10s} "
+              f"{'vs MPB32':>9s}")
     print(header)
     for kind in args.kinds:
         for seed in range(args.n_cells):

@@ -1,8 +1,9 @@
 """How long a whole study takes here: run a measured slice of it, then project every stage to the full size.
 
 The slice is the study itself (``run_study``, the same code and settings) made small: ``--cells`` generated cells
-(the test count scaled with them; the validation cells, which every fine-tuning epoch passes over, kept), ``--epochs`` pretraining epochs per method, and
-one fine-tuning cell at each of two budgets for every network method, each cut to ``--finetune-epochs`` epochs.
+(the test count scaled with them; the validation cells, which every fine-tuning epoch passes over, kept), ``--epochs``
+pretraining epochs per method, and one fine-tuning cell at each of two budgets for every network method, each cut to
+``--finetune-epochs`` epochs.
 Each stage's time is then scaled to the study as written:
 
 - generation: seconds per cell x the study's cells;

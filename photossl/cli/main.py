@@ -65,7 +65,8 @@ _RUN = ConfigOptions("photossl.training.config", "PretrainConfig")
              show_default=False)
 @_RUN.option("threads", "CPU threads for torch, for every command that has --threads.")
 @_RUN.option("progress", "Progress bars, for every command that has --progress.", show_default=False)
-@click.option("-q", "--quiet", is_flag=True, help="Only results, warnings and errors: no progress bars or status lines.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Only results, warnings and errors: no progress bars or status lines.")
 @click.pass_context
 def cli(ctx: click.Context, device: str | None, threads: int | None, progress: bool | None, quiet: bool) -> None:
     """photossl: photonic-crystal data, band solver, and equivariant self-supervised learning.

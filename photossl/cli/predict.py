@@ -15,8 +15,9 @@ import click
                    "(dataset 'eps', --key, or SIB-CL's unitcell/mpbepsimage/<i>).")
 @click.option("--key", default=None, help="Dataset name inside an .h5 file.")
 @click.option("--out", "out_file", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="NetCDF file to write: the target and, for DOS models, the DOS on the scaled axis (dos) and in physical "
-                   "units (omega, dos_physical); eps_mean; labels and per-cell error when the input has them.")
+              help="NetCDF file to write: the target and, for DOS models, the DOS on the scaled axis (dos) and "
+                   "in physical units (omega, dos_physical); eps_mean; labels and per-cell error when the input "
+                   "has them.")
 @click.option("--batch-size", type=int, default=512, show_default=True, help="Cells per forward pass.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="auto: CUDA when present.")

@@ -67,7 +67,8 @@ def _split_list(value: str) -> list[str]:
                              "(separate).", default_text="photonics shared; vision separate")
 @CONFIG.option("care_form", "CARE bilinear form.")
 @CONFIG.option("ema_momentum", f"Target-network momentum: BYOL's base value, raised to 1 on a cosine "
-                               f"[{format_default(EMA_MOMENTUM['byol'])}]; MoCo's [{format_default(EMA_MOMENTUM['moco'])}].")
+                               f"[{format_default(EMA_MOMENTUM['byol'])}]; "
+                               f"MoCo's [{format_default(EMA_MOMENTUM['moco'])}].")
 @CONFIG.option("moco_queue_size", "MoCo's negative keys.", default_text="photonics 4096; vision 65536")
 @CONFIG.option("device", "auto: CUDA with mixed precision if present.", show_default=False)
 @CONFIG.option("precision", "Autocast dtype on CUDA.", show_default=False)

@@ -55,8 +55,7 @@ from photossl.data.storage import (
     write_json_atomic,
 )
 from photossl.errors import PhotosslError
-from photossl.physics.labels import DEFAULT_SOLVER_OPTIONS
-from photossl.physics.solver_options import SolverOptions, option_names
+from photossl.physics.solver_options import SolverOptions
 from photossl.provenance import derive_seed, photossl_version
 
 __all__ = [
@@ -68,14 +67,6 @@ __all__ = [
     "generate_dataset",
     "preset_config",
 ]
-
-# Accuracy settings of each solver; user options are merged over these and the result is stored in the config.
-# The plane-wave recipe is photossl.physics.solver_options' default preset; its fields are the allowed keys.
-PWE_DEFAULT_OPTIONS = dict(DEFAULT_SOLVER_OPTIONS)
-PWE_OPTION_KEYS = (*option_names(), "k_chunk")
-# resolution None means one MPB grid point per pixel (pixel-exact ε); k_grid as for the plane-wave solver.
-MPB_DEFAULT_OPTIONS = {"resolution": None, "tolerance": 1e-7, "extra_bands": 2}
-MPB_OPTION_KEYS = ("resolution", "tolerance", "extra_bands", "block_size", "randomize_fields", "timeout", "k_grid")
 
 def cell_seed(seed: int, index: int) -> int:
     """The generator seed of cell ``index``: a function of (seed, index) only (:data:`CELL_SEED_RULE`)."""
@@ -129,32 +120,10 @@ def _label(config: GenerateConfig, eps: np.ndarray, polarization: str):
             eps, polarization, config.n_bands, config.grid_size, dos=need_velocities,
             use_symmetry=config.use_symmetry, solver_options=config.solver_options,
         )
-    return _label_mpb(config, eps, polarization, need_velocities)
+    from photossl.physics.labels import label_cell_mpb
 
-
-def _label_mpb(config: GenerateConfig, eps: np.ndarray, polarization: str, need_velocities: bool):
-    """The recipe of ``label_cell`` with MPB as the eigensolver (velocities from MPB, DOS by GGR)."""
-    from photossl.physics.dos import sibcl_dos
-    from photossl.physics.gaps import gap_table
-    from photossl.physics.kpoints import cell_point_group, reduce_kpoints
-    from photossl.physics.labels import CellLabels, _expand_velocities, label_kpoints
-    from photossl.physics.mpb import run_mpb
-
-    options = {k: v for k, v in config.solver_options.items() if v is not None}
-    kpoints = label_kpoints(config.grid_size, options.pop("k_grid", SolverOptions().k_grid))
-    rotations = cell_point_group(eps) if config.use_symmetry else (np.eye(2, dtype=np.int64),)
-    irreducible = reduce_kpoints(kpoints, rotations, time_reversal=config.use_symmetry)
-    result = run_mpb(
-        eps, kpoints[irreducible.indices], polarization, config.n_bands, group_velocities=need_velocities, **options
-    )
-    freqs, velocities = result if need_velocities else (result, None)
-    dos = velocities_full = None
-    if need_velocities:
-        dos = sibcl_dos(freqs, velocities, float(np.mean(eps)), 1.0 / config.grid_size, irreducible.weights)
-        velocities_full = _expand_velocities(kpoints, irreducible, velocities, rotations)
-    return CellLabels(
-        polarization, freqs[irreducible.inverse], velocities_full, dos, gap_table(freqs), len(irreducible.indices)
-    )
+    return label_cell_mpb(eps, polarization, config.n_bands, config.grid_size, dos=need_velocities,
+                          use_symmetry=config.use_symmetry, mpb_options=config.solver_options)
 
 
 def generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None):

@@ -61,8 +61,9 @@ class GenerateConfig:
     solver_options: dict | None = None
 
     def __post_init__(self) -> None:
-        # the solvers' accuracy settings live with the labelling code; constructing a config means labelling next
-        from photossl.data.generate import (
+        # the solvers' accuracy settings live with the labelling code (imported here: reading the fields' defaults
+        # must not load the solver)
+        from photossl.physics.labels import (
             MPB_DEFAULT_OPTIONS,
             MPB_OPTION_KEYS,
             PWE_DEFAULT_OPTIONS,

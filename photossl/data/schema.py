@@ -9,6 +9,8 @@ came from); dims, dtype and units are the schema's.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from photossl.errors import PhotosslError
@@ -100,11 +102,25 @@ def gap_field_coordinate() -> tuple:
     return coordinate("gap_field", np.array(GAP_FIELDS))
 
 
+def dataset_sha256(dataset) -> str:
+    """Hex sha256 over the arrays of an xarray Dataset (data variables and coordinates, by name; attributes excluded).
+
+    Two datasets with the same variables, dtypes, shapes and values have the same digest, however they were stored.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(map(str, dataset.variables)):
+        values = np.ascontiguousarray(dataset[name].values)
+        # strings come back from NetCDF as objects: hash their text, not their numpy representation
+        text = values.dtype.kind in "OUS"
+        header = f"{name}|{'str' if text else values.dtype.str}|{values.shape}|{dataset[name].dims}\n"
+        digest.update(header.encode())
+        digest.update("\x00".join(map(str, values.ravel())).encode() if text else values.tobytes())
+    return digest.hexdigest()
+
+
 def stamp_chunk(dataset, start: int, stop: int):
     """Give ``dataset`` (cells [start, stop)) the per-chunk attributes: its cell range and ``data_sha256``, the
-    digest of its arrays (:func:`~photossl.data.storage.dataset_sha256`), computed last."""
-    from photossl.data.storage import dataset_sha256
-
+    digest of its arrays (:func:`dataset_sha256`), computed last."""
     dataset.attrs["chunk_start"] = int(start)
     dataset.attrs["chunk_stop"] = int(stop)
     dataset.attrs["data_sha256"] = dataset_sha256(dataset)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from photossl.data.schema import CHUNK_ATTRS
+from photossl.data.schema import CHUNK_ATTRS, dataset_sha256  # noqa: F401 - part of the storage API
 from photossl.errors import PhotosslError
 from photossl.files import replace_atomically, write_error
 from photossl.files import write_json_atomic as _write_json
@@ -76,22 +76,6 @@ def file_sha256(path: str | Path) -> str:
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
-
-
-def dataset_sha256(dataset) -> str:
-    """Hex sha256 over the arrays of an xarray Dataset (data variables and coordinates, by name; attributes excluded).
-
-    Two datasets with the same variables, dtypes, shapes and values have the same digest, however they were stored.
-    """
-    digest = hashlib.sha256()
-    for name in sorted(map(str, dataset.variables)):
-        values = np.ascontiguousarray(dataset[name].values)
-        # strings come back from NetCDF as objects: hash their text, not their numpy representation
-        text = values.dtype.kind in "OUS"
-        header = f"{name}|{'str' if text else values.dtype.str}|{values.shape}|{dataset[name].dims}\n"
-        digest.update(header.encode())
-        digest.update("\x00".join(map(str, values.ravel())).encode() if text else values.tobytes())
     return digest.hexdigest()
 
 
@@ -285,7 +269,8 @@ def chunk_files(directory: str | Path) -> list[Path]:
     if not manifests:
         what = "does not exist" if not directory.exists() else "has no manifest.json"
         raise PhotosslError(f"{directory} {what}: not a photossl dataset (make one with photossl generate)")
-    starts = {name: int(entry["start"]) for manifest in manifests.values() for name, entry in manifest["chunks"].items()}
+    starts = {name: int(entry["start"])
+              for manifest in manifests.values() for name, entry in manifest["chunks"].items()}
     return [directory / CHUNK_DIR / name for name in sorted(starts, key=starts.get)]
 
 

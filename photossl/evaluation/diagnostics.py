@@ -157,8 +157,8 @@ def symmetry_diagnostics(
 
     Per non-identity transformation g of each group (embeddings z = f(x), z_g = f(g x)):
       - ``invariance_error``: mean ‖z_g − z‖ / mean ‖z − z′‖ over pairs of cells (raw embeddings);
-      - ``wahba_error``: min over SO(d) (O(d) if ``proper=False``) of ‖z Rᵀ − z_g‖_F / ‖z_g‖_F on L2-normalised
-        embeddings; ``wahba_error_raw`` the same on raw embeddings;
+      - ``wahba_error``: min over SO(d) (O(d) if ``proper=False``) of ‖z Rᵀ − z_g‖_F / ‖z_g‖_F on
+        L2-normalised embeddings; ``wahba_error_raw`` the same on raw embeddings;
       - ``gamma_f``: CARE's relative rotational equivariance on L2-normalised embeddings (None where g fixes every
         embedding, which makes it 0/0).
     Per group: ``gamma_f`` (mean over its non-identity elements); R_g fitted (in O(k)) on the whole orbit in the

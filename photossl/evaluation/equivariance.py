@@ -38,9 +38,9 @@ def _squared_distances(z: torch.Tensor) -> torch.Tensor:
 
 
 def invariance_error(z: Any, z_g: Any) -> float:
-    """mean_i ‖f(g x_i) − f(x_i)‖ / mean_{i≠j} ‖f(x_i) − f(x_j)‖: how far g moves an embedding compared with the
-    typical distance between two cells. 0 for an invariant f; about 1 when g moves embeddings as far as changing
-    the cell does.
+    """mean_i ‖f(g x_i) − f(x_i)‖ / mean_{i≠j} ‖f(x_i) − f(x_j)‖: how far g moves an embedding compared
+    with the typical distance between two cells. 0 for an invariant f; about 1 when g moves embeddings as far as
+    changing the cell does.
 
     A ratio of means (not a mean of ratios), so a few nearly coincident pairs x, x′ cannot blow it up.
 
@@ -58,7 +58,8 @@ def invariance_error(z: Any, z_g: Any) -> float:
 def relative_rotational_equivariance(z: Any, z_g: Any, rtol: float = 1e-8) -> float:
     """CARE's relative rotational equivariance for one transformation g (Gupta et al. 2023, §4):
 
-        γ = E_{x≠x′} (‖f(gx′) − f(gx)‖² − ‖f(x′) − f(x)‖²)² / (‖f(gx′) − f(x′)‖² + ‖f(gx) − f(x)‖²)²,
+        γ = E_{x≠x′} (‖f(gx′) − f(gx)‖² − ‖f(x′) − f(x)‖²)²
+        / (‖f(gx′) − f(x′)‖² + ‖f(gx) − f(x)‖²)²,
 
     the change in pairwise distances caused by g, relative to how far g moves the points; CARE's γ_f is the mean of
     this over g. 0 when g acts on the embeddings as an orthogonal map (distances kept) that moves them; large when g
@@ -138,9 +139,10 @@ def fit_orbit_rotations(orbits: Any, products: Any, proper: bool = False, rtol: 
 def composition_errors(rotations: Any, products: Any, points: Any = None) -> np.ndarray:
     """How far the fitted maps are from composing like the group, for every pair (g, h).
 
-    Without ``points``: ‖R_g R_h − R_{g∘h}‖_F / √k (root-mean-square over the k directions; 0 for a representation,
-    at most 2). With ``points`` (m, k): ‖(R_g R_h − R_{g∘h}) Pᵀ‖_F / ‖P‖_F, weighting directions by how much of the
-    data lies along them, so directions the embeddings hardly use (where R is poorly determined) do not dominate.
+    Without ``points``: ‖R_g R_h − R_{g∘h}‖_F / √k (root-mean-square over the k directions; 0 for a
+    representation, at most 2). With ``points`` (m, k): ‖(R_g R_h − R_{g∘h}) Pᵀ‖_F / ‖P‖_F, weighting
+    directions by how much of the data lies along them, so directions the embeddings hardly use (where R is poorly
+    determined) do not dominate.
 
     Shape: rotations (G, k, k), products (G, G) -> (G, G) numpy float64.
     """

@@ -1,9 +1,10 @@
 """How close a learned embedding is to a prescribed representation ρ, per irreducible block.
 
 For known-group CARE the target is f(g·x) = ρ(g) f(x) on L2-normalised embeddings. Per block of ρ (the coordinates
-of one irreducible type) and per element g: ``prescribed_error`` = ‖F_g − F ρ(g)ᵀ‖ / ‖F_g‖ (the map asked for) and
-``wahba_error`` = min over orthogonal R of ‖F_g − F Rᵀ‖ / ‖F_g‖ (the best map of any kind, as CARE measures), so a
-block where the second is small and the first large has learnt *an* orthogonal action but not the prescribed one.
+of one irreducible type) and per element g: ``prescribed_error`` = ‖F_g − F ρ(g)ᵀ‖ / ‖F_g‖ (the map asked
+for) and ``wahba_error`` = min over orthogonal R of ‖F_g − F Rᵀ‖ / ‖F_g‖ (the best map of any kind, as CARE
+measures), so a block where the second is small and the first large has learnt *an* orthogonal action but not the
+prescribed one.
 ``composition_error``: ‖R_g R_h − R_{gh}‖_F / √k over the fitted maps of each block, mean over pairs.
 """
 

@@ -396,7 +396,8 @@ def saving_lines(result: LabelSaving) -> list[str]:
     lines += [f"  {m}: {s.reason}" for m, s in result.methods.items() if s.factor is None and s.reason]
     if result.folded:
         lines.append("  one curve per method: " + "; ".join(
-            f"{m} at {', '.join(_labels(b) for b in budgets)} from {run}" for m, (budgets, run) in result.folded.items()))
+            f"{m} at {', '.join(_labels(b) for b in budgets)} from {run}"
+            for m, (budgets, run) in result.folded.items()))
     return lines
 
 

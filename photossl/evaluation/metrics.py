@@ -58,7 +58,8 @@ def _sum_trailing(x: Any, n_dims: int) -> Any:
 def dos_relative_l1(
     pred: Any, true: Any, start: int = DOS_START, stop: int = DOS_STOP, reduction: str = "mean"
 ) -> Any:
-    """SIB-CL's DOS error: per sample Σ_{j=start}^{stop−1} |ŷ_j − y_j| / Σ_{j=start}^{stop−1} |y_j|, then averaged.
+    """SIB-CL's DOS error: per sample Σ_{j=start}^{stop−1} |ŷ_j − y_j| / Σ_{j=start}^{stop−1} |y_j|,
+    then averaged.
 
     Pass the DOS itself (for a model trained on the empty-lattice difference, add the empty-lattice DOS back to
     both prediction and truth first, as the SIB-CL evaluation does); the first ``start`` bins are left out because
@@ -93,7 +94,8 @@ def mean_absolute_error(pred: Any, true: Any, sample_dims: int = 1, reduction: s
 
 
 def relative_l1(pred: Any, true: Any, sample_dims: int = 1, reduction: str = "mean") -> Any:
-    """Per sample Σ|ŷ − y| / Σ|y| over the trailing dimensions (for scalars per sample: |ŷ − y| / |y|), then averaged.
+    """Per sample Σ|ŷ − y| / Σ|y| over the trailing dimensions (for scalars per sample: |ŷ − y| / |y|),
+    then averaged.
 
     A sample whose target is all zeros gives inf (or nan); use :func:`pooled_relative_error` for targets that can
     vanish, such as band gaps of cells without a gap.
@@ -108,7 +110,8 @@ def relative_l1(pred: Any, true: Any, sample_dims: int = 1, reduction: str = "me
 
 
 def pooled_relative_error(pred: Any, true: Any) -> float:
-    """Σ|ŷ − y| / Σ|y| over every element: a relative error that stays finite when some targets are 0 (closed gaps).
+    """Σ|ŷ − y| / Σ|y| over every element: a relative error that stays finite when some targets are 0
+    (closed gaps).
 
     Shape: pred, true (any, same) -> float.
     """

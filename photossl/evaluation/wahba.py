@@ -4,8 +4,8 @@ Convention: embeddings are rows, as encoders return them. ``F`` (n, d) holds f(x
 holds f(g x_i); the map R acts on column vectors, f(g x) ≈ R f(x), so in row form F_g ≈ F Rᵀ. (The paper stacks
 columns, F ∈ R^{d×n}; the error is the same number.)
 
-The Wahba error is relative, W = min_R ‖F Rᵀ − F_g‖_F / ‖F_g‖_F, so that it does not depend on the embeddings'
-scale: scaling both F and F_g by one factor leaves it unchanged. The paper's absolute W_f is W·‖F_g‖_F.
+The Wahba error is relative, W = min_R ‖F Rᵀ − F_g‖_F / ‖F_g‖_F, so that it does not depend on the
+embeddings' scale: scaling both F and F_g by one factor leaves it unchanged. The paper's absolute W_f is W·‖F_g‖_F.
 
 Both functions accept torch tensors (computed in float64 on their device) or numpy arrays.
 """
@@ -60,8 +60,8 @@ def wahba_rotation(F: Any, F_g: Any, proper: bool = True) -> Any:
 
 
 def wahba_error(F: Any, F_g: Any, proper: bool = True, normalize: bool = False) -> float:
-    """min_R ‖F Rᵀ − F_g‖_F / ‖F_g‖_F over SO(d) (``proper``) or O(d): 0 iff one orthogonal map carries every f(x_i)
-    to f(g x_i).
+    """min_R ‖F Rᵀ − F_g‖_F / ‖F_g‖_F over SO(d) (``proper``) or O(d): 0 iff one orthogonal map carries
+    every f(x_i) to f(g x_i).
 
     ``normalize=True`` first scales every row to unit length (the sphere CARE's embeddings live on). The residual is
     evaluated directly, not from the singular values, so an exact fit gives ~1e-15 rather than ~1e-8.

@@ -1,10 +1,11 @@
 """The classical baseline: ridge or kernel ridge regression (scikit-learn) on simple features of the permittivity.
 
-Features of a cell (from raw ε, so any input file works): the (ε − 1)/19 image average-pooled to 8×8 (64 values), the
-radially averaged power spectrum of ε − ε̄ on integer |G| shells 1..N/2 (its square root), and the scalars ε̄, std ε,
-min ε, max ε, mean 1/ε, √ε̄ and the share of pixels at max ε (the filling). Features are standardised; targets are
-centred. The penalty (and the RBF width) is chosen on the validation split by the target's primary metric, then the
-test split is scored once. This is what a physicist could fit in a few lines; the networks should beat it.
+Features of a cell (from raw ε, so any input file works): the (ε − 1)/19 image average-pooled to 8×8 (64 values),
+the radially averaged power spectrum of ε − ε̄ on integer |G| shells 1..N/2 (its square root), and the scalars
+ε̄, std ε, min ε, max ε, mean 1/ε, √ε̄ and the share of pixels at max ε (the filling). Features are
+standardised; targets are centred. The penalty (and the RBF width) is chosen on the validation split by the target's
+primary metric, then the test split is scored once. This is what a physicist could fit in a few lines; the networks
+should beat it.
 
 The fitted model is stored as arrays in ``model.npz`` and predicts in numpy, so loading it never unpickles anything.
 """

@@ -36,8 +36,8 @@ class FinetuneConfig:
     network from scratch (the supervised baseline). ``baseline``: 'ridge' or 'kernel-ridge' fits the classical
     scikit-learn baseline instead of a network (the encoder, head and optimiser keys are then unused).
 
-    Target: 'dos_eldiff' (the SIB-CL regression target, DOS / √ε̄ − 2πω; scored on the DOS), 'dos', 'gaps' (edges
-    and gap-to-midgap ratio of every band pair) or 'bands' (all bands on the k-grid), of ``polarization``.
+    Target: 'dos_eldiff' (the SIB-CL regression target, DOS / √ε̄ − 2πω; scored on the DOS), 'dos', 'gaps'
+    (edges and gap-to-midgap ratio of every band pair) or 'bands' (all bands on the k-grid), of ``polarization``.
     Split: ``DIR/splits-seed<split_seed>.json`` when present (the file ``photossl pretrain`` also reads), else
     :func:`photossl.data.make_splits` with ``n_test`` / ``n_validation`` (counts or fractions; None: its defaults).
     Mode 'full' trains encoder and head, a pretrained encoder at ``lr * encoder_lr_scale`` (a fresh one at ``lr``);

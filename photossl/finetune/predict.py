@@ -78,9 +78,9 @@ class FinetunedModel:
 
         What the values are depends on ``self.target.name``: 'dos_eldiff' (the default target) gives SIB-CL's
         DOS / √ε̄ − 2π·freq on the scaled axis ``self.target.coords['freq']`` = ω√ε̄a/2πc (add
-        ``self.target.offset`` for DOS / √ε̄, or call :meth:`predict_dos` for the DOS in physical units); 'dos' gives
-        DOS / √ε̄ on that axis; 'gaps' (n_bands − 1, 3) lower edge, upper edge (ωa/2πc) and gap-to-midgap ratio per
-        band pair; 'bands' (K, n_bands) frequencies ωa/2πc on the k-grid ``self.target.kpoints``.
+        ``self.target.offset`` for DOS / √ε̄, or call :meth:`predict_dos` for the DOS in physical units); 'dos'
+        gives DOS / √ε̄ on that axis; 'gaps' (n_bands − 1, 3) lower edge, upper edge (ωa/2πc) and gap-to-midgap
+        ratio per band pair; 'bands' (K, n_bands) frequencies ωa/2πc on the k-grid ``self.target.kpoints``.
         ``eps`` is raw relative permittivity (not normalised images); with ``warn`` a cell outside the training ε
         range gives a :class:`UserWarning` (:meth:`eps_range_warning`).
         """
@@ -122,9 +122,9 @@ class FinetunedModel:
                     warn: bool = True) -> xr.Dataset:
         """The predicted DOS in physical units, per cell: a Dataset on dims (cell, freq) with
 
-        ``omega`` (cell, freq): angular frequency ωa/2πc of each bin (the scaled axis freq divided by √ε̄ of the cell),
-        ``dos`` (cell, freq): states per unit ωa/2πc per unit cell and polarization (integrates to the number of
-        bands over ω), ``dos_scaled`` (cell, freq): SIB-CL's DOS / √ε̄ on the scaled axis ``freq``, and
+        ``omega`` (cell, freq): angular frequency ωa/2πc of each bin (the scaled axis freq divided by √ε̄ of the
+        cell), ``dos`` (cell, freq): states per unit ωa/2πc per unit cell and polarization (integrates to the number
+        of bands over ω), ``dos_scaled`` (cell, freq): SIB-CL's DOS / √ε̄ on the scaled axis ``freq``, and
         ``eps_mean`` (cell,). Only for DOS targets ('dos_eldiff', 'dos').
         """
         if self.target.name not in ("dos", "dos_eldiff"):
@@ -136,10 +136,11 @@ class FinetunedModel:
 
 
 def physical_dos(dos_scaled: np.ndarray, freq: np.ndarray, eps_mean: np.ndarray) -> xr.Dataset:
-    """SIB-CL's DOS / √ε̄ (B, F) on the scaled axis ``freq`` = ω√ε̄ a/2πc, as the DOS per unit ωa/2πc at ωa/2πc.
+    """SIB-CL's DOS / √ε̄ (B, F) on the scaled axis ``freq`` = ω√ε̄ a/2πc,
+    as the DOS per unit ωa/2πc at ωa/2πc.
 
-    The SIB-CL recipe relabels the axis ω -> ω√ε̄ without changing the values and then divides them by √ε̄, so the
-    physical DOS is ``dos_scaled * √ε̄`` at ``ω = freq / √ε̄``.
+    The SIB-CL recipe relabels the axis ω -> ω√ε̄ without changing the values and then divides them by √ε̄, so
+    the physical DOS is ``dos_scaled * √ε̄`` at ``ω = freq / √ε̄``.
     """
     root = np.sqrt(np.asarray(eps_mean, dtype=np.float64))[:, None]
     freq = np.asarray(freq, dtype=np.float64)
@@ -225,7 +226,8 @@ def read_labels(source: str | Path, info: TargetInfo, key: str | None = None) ->
 
 
 def per_cell_error(info: TargetInfo, pred: np.ndarray, true: np.ndarray) -> tuple[str, np.ndarray]:
-    """(metric name, (B,) values): the target's primary metric for each cell (see :func:`~photossl.finetune.targets.score`)."""
+    """(metric name, (B,) values): the target's primary metric for each cell
+    (see :func:`~photossl.finetune.targets.score`)."""
     from photossl.evaluation.metrics import DOS_STOP, dos_relative_l1, mean_absolute_error, relative_l1
 
     if info.name in ("dos", "dos_eldiff"):
@@ -297,8 +299,8 @@ def predictions_dataset(model: FinetunedModel, pred: np.ndarray, cell_ids: np.nd
         **{f"version_{name}": value for name, value in software.items()},
         "trained_eps_range": list(model.trained_eps_range),
         **{f"error_{name}": float(value) for name, value in metrics.items()},
-        "units": "frequencies omega a / (2 pi c); dos per unit scaled frequency freq = omega sqrt(eps_mean) a/(2 pi c); "
-                 "dos_physical per unit omega a / (2 pi c) at omega",
+        "units": "frequencies omega a / (2 pi c); dos per unit scaled frequency freq = omega sqrt(eps_mean) "
+                 "a/(2 pi c); dos_physical per unit omega a / (2 pi c) at omega",
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
 

@@ -30,7 +30,8 @@ class TargetScaler:
 
     def symmetrized(self, permutation: torch.Tensor | None) -> TargetScaler:
         """The scaler with its mean averaged over the orbit of ``permutation`` (8, size), so that un-standardising
-        keeps an exactly equivariant output equivariant (:func:`~photossl.finetune.network.output_permutation`); itself when None."""
+        keeps an exactly equivariant output equivariant (:func:`~photossl.finetune.network.output_permutation`); itself
+        when None."""
         if permutation is None:
             return self
         return TargetScaler(self.mean[permutation.to(self.mean.device)].mean(0), self.scale)

@@ -1,7 +1,7 @@
 """Regression targets: where each lives in a dataset, how it is scored, and how a prediction is written out.
 
-- 'dos_eldiff' (SIB-CL's target, DOS / √ε̄ − 2πω on the scaled frequency axis): scored as SIB-CL does, on the DOS,
-  after adding the empty-lattice DOS 2πω back to prediction and truth (bins 100..399).
+- 'dos_eldiff' (SIB-CL's target, DOS / √ε̄ − 2πω on the scaled frequency axis): scored as SIB-CL does, on the
+  DOS, after adding the empty-lattice DOS 2πω back to prediction and truth (bins 100..399).
 - 'dos' (DOS / √ε̄): the same metric directly.
 - 'gaps' (every band pair: lower edge, upper edge, gap-to-midgap ratio): mean absolute error and the pooled relative
   error (cells without a gap have ratio 0, so per-cell relative errors would divide by 0).

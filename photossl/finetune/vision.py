@@ -163,7 +163,8 @@ def _probe(config: VisionFinetuneConfig, data: VisionFinetuneData, device: torch
     x_test, y_test = data.test()
     test = linear_probe(f_train, y_train, features(x_test), y_test, [config.seed], epochs=config.epochs)
     return {"method": config.method, "kind": "probe", "mode": "frozen", "head": "linear", "metric": METRIC,
-            METRIC: scores(test.mean)[METRIC], "test": scores(test.mean), "validation": scores(validation.mean), "selected_epoch": config.epochs, "epochs_run": config.epochs,
+            METRIC: scores(test.mean)[METRIC], "test": scores(test.mean), "validation": scores(validation.mean),
+            "selected_epoch": config.epochs, "epochs_run": config.epochs,
             "epochs_planned": config.epochs, "stopped_early": False, "pretrained": pretrain_record,
             "device": str(device)}
 

@@ -14,7 +14,8 @@ from torch import nn
 
 
 def known_group_care_loss(z_g: torch.Tensor, z: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
-    """Mean over the batch of ‖ẑ_g − ρ ẑ‖² with ẑ = z/‖z‖; 0 exactly when f is equivariant with ρ, at most 4.
+    """Mean over the batch of ‖ẑ_g − ρ ẑ‖² with ẑ = z/‖z‖;
+    0 exactly when f is equivariant with ρ, at most 4.
 
     Shape:
         z_g: (B, D) embeddings of the transformed inputs g_b·x_b; z: (B, D) embeddings of x_b;

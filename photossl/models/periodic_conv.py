@@ -11,7 +11,8 @@ from photossl.models.spectral_conv import spectral_periodic_conv2d
 from photossl.symmetry.pixel_action import vectorised_roll
 
 # Fourier-space convolution pays on the CPU from 5×5 kernels and 8 input channels on (measured: 4× for E-SSL's
-# 64→256 7×7 layer on 16×16 maps, 6× for 256→256 on 4×4; 3×3 kernels and single-channel inputs are faster direct).
+# 64→256 7×7 layer on 16×16 maps, 6× for 256→256 on 4×4; 3×3 kernels and single-channel inputs are
+# faster direct).
 _FOURIER_MIN_KERNEL = 5
 _FOURIER_MIN_IN_CHANNELS = 8
 

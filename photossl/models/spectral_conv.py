@@ -35,8 +35,8 @@ def kernel_spectrum(weight: Tensor, height: int, width: int) -> Tensor:
     """Correlation with ``weight`` on an ``height``×``width`` torus, in Fourier space, as one real matrix per
     frequency acting on spectra stored as interleaved (re, im) pairs (``torch.view_as_real``).
 
-    With x̂ = rfft2(x), ŷ[f] = x̂[f] K[f], K[f] = Σ_u w[u] e^{2πi f·(u − p)/N} (p = k // 2; taps beyond the map wrap
-    around), that is (Re ŷ, Im ŷ) = (Re x̂, Im x̂) [[Re K, Im K], [−Im K, Re K]].
+    With x̂ = rfft2(x), ŷ[f] = x̂[f] K[f], K[f] = Σ_u w[u] e^{2πi f·(u − p)/N} (p = k // 2; taps beyond the map
+    wrap around), that is (Re ŷ, Im ŷ) = (Re x̂, Im x̂) [[Re K, Im K], [−Im K, Re K]].
 
     Shape: ``(C_out, C_in, k, k) -> (F, 2 C_in, 2 C_out)``, F = ``height · (width // 2 + 1)``; rows (c_in, re/im),
     columns (c_out, re/im). A transposed view: the product reads it as stored, (F, 2 C_out, 2 C_in).

@@ -127,8 +127,8 @@ def plot_band_report(report: xr.Dataset, title: str = "", dos_axis: str = "omega
     """Figure: the cell, the band diagram per polarization with the complete gaps shaded, and the DOS drawn along
     the band diagram's frequency axis.
 
-    ``dos_axis``: 'omega' (ωa/2πc, the DOS per unit ωa/2πc) or 'scaled' (SIB-CL's ω√ε̄a/2πc and DOS / √ε̄; the
-    band frequencies are scaled by √ε̄ too, so both panels keep one axis).
+    ``dos_axis``: 'omega' (ωa/2πc, the DOS per unit ωa/2πc) or 'scaled' (SIB-CL's ω√ε̄a/2πc and DOS / √ε̄;
+    the band frequencies are scaled by √ε̄ too, so both panels keep one axis).
     """
     import matplotlib
 

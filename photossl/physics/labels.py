@@ -42,6 +42,15 @@ RUN_KEYS = ("k_chunk", "device", "dtype")
 ROUGH_GRID_SIZE = 15
 ROUGH_SOLVER_OPTIONS = {**DEFAULT_SOLVER_OPTIONS, "cutoff": 2.0, "anchor_spacing": None, "k_grid": "monkhorst-pack"}
 
+# A dataset's accuracy settings per solver (photossl generate --solver): user options are merged over these and the
+# result is stored in the dataset's config. The plane-wave recipe is the default preset's; its fields are the allowed
+# keys.
+PWE_DEFAULT_OPTIONS = dict(DEFAULT_SOLVER_OPTIONS)
+PWE_OPTION_KEYS = (*option_names(), "k_chunk")
+# resolution None means one MPB grid point per pixel (pixel-exact ε); k_grid as for the plane-wave solver.
+MPB_DEFAULT_OPTIONS = {"resolution": None, "tolerance": 1e-7, "extra_bands": 2}
+MPB_OPTION_KEYS = ("resolution", "tolerance", "extra_bands", "block_size", "randomize_fields", "timeout", "k_grid")
+
 
 @dataclass
 class CellLabels:
@@ -82,7 +91,8 @@ def label_cell(
     solved = kpoints[irreducible.indices]
     dense = dos and options.dos_grid is not None
     if dense and options.dos_extrapolate and not np.allclose(kpoints, monkhorst_pack_grid(grid_size)):
-        raise PhotosslError(f"dos_extrapolate needs a label grid of whole tiles (k_grid 'monkhorst-pack', or 'sibcl' at "
+        raise PhotosslError(f"dos_extrapolate needs a label grid of whole tiles (k_grid 'monkhorst-pack', or "
+                            f"'sibcl' at "
                             f"25), got '{options.k_grid}' at {grid_size}")
     if dense:  # one solve for both grids, so the DOS points reuse the label grid's k.p anchors
         dos_kpoints = monkhorst_pack_grid(options.dos_grid)
@@ -108,6 +118,37 @@ def label_cell(
         velocities_full = _expand_velocities(kpoints, irreducible, velocities_irr, rotations)
     freqs_full = freqs_irr[irreducible.inverse]
     return CellLabels(polarization, freqs_full, velocities_full, dos_label, gap_table(freqs_irr), n_label, extra)
+
+
+def label_cell_mpb(
+    eps: np.ndarray,
+    polarization: str = "tm",
+    n_bands: int = 10,
+    grid_size: int = 25,
+    dos: bool = True,
+    use_symmetry: bool = True,
+    mpb_options: dict | None = None,
+) -> CellLabels:
+    """:func:`label_cell`'s recipe with MPB as the eigensolver: bands on the same k-grid (symmetry-reduced the same
+    way), group velocities from MPB, the DOS by GGR. ``mpb_options``: keys of :data:`MPB_OPTION_KEYS` (None values
+    are left to :func:`~photossl.physics.mpb.run_mpb`'s defaults)."""
+    from photossl.physics.mpb import run_mpb
+
+    options = {k: v for k, v in (mpb_options or {}).items() if v is not None}
+    unknown = sorted(set(options) - set(MPB_OPTION_KEYS))
+    if unknown:
+        raise PhotosslError(f"unknown mpb solver option '{unknown[0]}' (allowed: {', '.join(MPB_OPTION_KEYS)})")
+    kpoints = label_kpoints(grid_size, options.pop("k_grid", SolverOptions().k_grid))
+    rotations = cell_point_group(eps) if use_symmetry else (np.eye(2, dtype=np.int64),)
+    irreducible = reduce_kpoints(kpoints, rotations, time_reversal=use_symmetry)
+    result = run_mpb(eps, kpoints[irreducible.indices], polarization, n_bands, group_velocities=dos, **options)
+    freqs, velocities = result if dos else (result, None)
+    dos_label = velocities_full = None
+    if dos:
+        dos_label = sibcl_dos(freqs, velocities, float(np.mean(eps)), 1.0 / grid_size, irreducible.weights)
+        velocities_full = _expand_velocities(kpoints, irreducible, velocities, rotations)
+    return CellLabels(polarization, freqs[irreducible.inverse], velocities_full, dos_label, gap_table(freqs),
+                      len(irreducible.indices))
 
 
 def split_solver_options(value: SolverOptions | str | dict | None) -> tuple[SolverOptions, dict]:

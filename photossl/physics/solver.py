@@ -147,7 +147,8 @@ def _affine_operators(
     sum_x = gx[:, None] + gx[None, :]
     sum_y = gy[:, None] + gy[None, :]
     ops = torch.stack(
-        [eta_x, eta_y, sum_x * eta_x, sum_y * eta_y, gx[:, None] * gx[None, :] * eta_x + gy[:, None] * gy[None, :] * eta_y],
+        [eta_x, eta_y, sum_x * eta_x, sum_y * eta_y,
+         gx[:, None] * gx[None, :] * eta_x + gy[:, None] * gy[None, :] * eta_y],
         dim=1,
     )
     return ops, None

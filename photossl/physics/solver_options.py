@@ -1,9 +1,9 @@
 """The band solver's accuracy settings in one place: :class:`SolverOptions` and the named presets.
 
 Every caller (``solve_bands``, dataset labels, ``photossl generate``, ``photossl bands``, and the MPB labelling branch
-for its k-grid) reads its defaults from here, so a change of recipe is one edit. Presets are ordered by accuracy: ``fast`` (the dataset
-recipe, the default) < ``standard`` (at least as accurate as MPB at resolution 32 on the same pixel map) < ``high``.
-Measured errors and costs of each preset are in the README ("Accuracy presets") and come from
+for its k-grid) reads its defaults from here, so a change of recipe is one edit. Presets are ordered by accuracy:
+``fast`` (the dataset recipe, the default) < ``standard`` (at least as accurate as MPB at resolution 32 on the same
+pixel map) < ``high``. Measured errors and costs of each preset are in the README ("Accuracy presets") and come from
 ``benchmarks/solver_vs_mpb.py``.
 """
 

@@ -33,7 +33,7 @@ from photossl.errors import PhotosslError
 from photossl.files import WriteError
 from photossl.finetune import METRICS_FILE, MODEL_FILE, FinetuneConfig, finetune, make_finetune_config
 from photossl.study.config import CHEAP_LABEL, StudyConfig
-from photossl.study.plan import PretrainJob, StudyPlan, _sha, file_sha256, write_json_atomic
+from photossl.study.records import PretrainJob, StudyPlan, _sha, file_sha256, write_json_atomic
 
 COST_FILE = "label_cost.json"
 # Cells on which the exact labels' cost is measured when the exact dataset did not record it.

@@ -39,6 +39,51 @@ STUDY_FINETUNE_KEYS = ("data", "pretrained", "baseline", "label", "budget", "see
 STUDY_PRETRAIN_KEYS = ("data", "split_seed", "track", *VISION_KEYS)
 
 
+SECTIONS = ("pretrain", "finetune")  # the sections whose keys tuning may set (tuning.space: SECTION.KEY)
+
+
+@dataclass
+class TuningConfig:
+    """``budget`` labels and ``seeds`` per candidate, ``trials`` candidates per method (the same for every method),
+    ``space``: ``{"pretrain.lr": [...], "finetune.lr": [...], ...}``; ``methods``: labels to tune (None: every
+    network method; classical baselines have no knobs here)."""
+
+    budget: int = 400
+    seeds: list[int] = field(default_factory=lambda: [0])
+    trials: int = 4
+    space: dict[str, list] = field(default_factory=dict)
+    methods: list[str] | None = None
+
+    def validate(self) -> None:
+        if self.budget < 1:
+            raise PhotosslError(f"config key 'tuning.budget' must be >= 1, got {self.budget}")
+        if self.trials < 1:
+            raise PhotosslError(f"config key 'tuning.trials' must be >= 1, got {self.trials}")
+        if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
+            raise PhotosslError(f"config key 'tuning.seeds' must be distinct non-negative integers, got {self.seeds}")
+        for key, values in self.space.items():
+            section, _, name = str(key).partition(".")
+            if section not in SECTIONS or not name:
+                raise PhotosslError(f"config key 'tuning.space.{key}' must be named pretrain.KEY or finetune.KEY")
+            if not isinstance(values, list) or not values:
+                raise PhotosslError(f"config key 'tuning.space.{key}' must be a non-empty list of values")
+
+    def check_methods(self, config: StudyConfig) -> None:
+        for label in self.methods or ():
+            if label not in config.methods:
+                raise PhotosslError(f"config key 'tuning.methods' names '{label}', which is not in 'methods'")
+            if config.method_kind(label) == "classical":
+                raise PhotosslError(f"config key 'tuning.methods': '{label}' is a classical baseline with no knobs")
+
+
+def make_tuning_config(values: Any) -> TuningConfig:
+    if isinstance(values, TuningConfig):
+        return values
+    if not isinstance(values, dict):
+        raise PhotosslError(f"config key 'tuning' must be a mapping, got {values!r}")
+    return build_config(TuningConfig, values, prefix="tuning.")
+
+
 @dataclass
 class MethodOptions:
     """Per-label settings: what the method is, the label budgets it runs (None: the study's ``budgets``),
@@ -58,11 +103,11 @@ class StudyConfig:
     ``track``: 'photonics' (unit cells and their DOS, below) or 'vision' (a labelled image benchmark, see
     ``pipelines/vision-digits-study.yaml``).
 
-    Photonic data: ``data`` (a dataset folder; ``bundled`` or ``bundled:NAME`` for one shipped in the repository's ``data/``)
-    or ``generate`` (GenerateConfig keys with an optional ``preset``; written to STUDY/data, resumable). The split is
-    ``split_seed`` with ``n_test`` / ``n_validation`` cells (counts or fractions; None: the stored split or the
-    defaults of :func:`photossl.data.make_splits`). Every method's fine-tuning cell (budget × seed) draws its labels
-    with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
+    Photonic data: ``data`` (a dataset folder; ``bundled`` or ``bundled:NAME`` for one shipped in the repository's
+    ``data/``) or ``generate`` (GenerateConfig keys with an optional ``preset``; written to STUDY/data, resumable).
+    The split is ``split_seed`` with ``n_test`` / ``n_validation`` cells (counts or fractions; None: the stored
+    split or the defaults of :func:`photossl.data.make_splits`). Every method's fine-tuning cell (budget × seed)
+    draws its labels with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
     Vision data: ``dataset`` (:data:`photossl.vision.VISION_DATASETS`; CIFAR and STL-10 read from ``data_root``) at
     ``image_size`` (None: the dataset's default). Pretraining reads the dataset's 'train' split without labels; the
     cells hold out ``n_validation`` of its images (a count or a fraction; None: 20 %) for model selection and draw
@@ -71,8 +116,9 @@ class StudyConfig:
     The diagnostics read test images, normalised as the encoders see them; their groups act as on periodic cells
     (rotations and mirrors about pixel 0, i.e. torch.rot90 / flip and a one-pixel roll with wrap-around).
     ``figures``: draw error-vs-labels, DOS predictions, orbits and symmetry errors. ``diagnostics``: learned-symmetry
-    diagnostics of every encoder on ``diagnostics_cells`` cells under ``diagnostics_groups``. ``at_error`` / ``reference``: where the label-saving factors are read off (default: the
-    reference's error at its largest budget). ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``); the
+    diagnostics of every encoder on ``diagnostics_cells`` cells under ``diagnostics_groups``. ``at_error`` /
+    ``reference``: where the label-saving factors are read off (default: the reference's error at its largest
+    budget). ``scheduler``: a Dask scheduler address (``tcp://HOST:PORT``); the
     data's chunks, the pretraining runs and the fine-tuning cells then run as tasks of its workers, which must see the
     study folder and the data under the same paths (:mod:`photossl.cluster`); None: this process. ``tuning``: the
     same validation-only tuning budget for every method's knobs before the study (:mod:`photossl.study.tuning`).
@@ -127,8 +173,6 @@ class StudyConfig:
                 raise PhotosslError(f"config key 'method_options.{label}' must be a mapping, got {value!r}")
         self.method_options = options
         if self.tuning is not None:
-            from photossl.study.tuning import make_tuning_config
-
             self.tuning = make_tuning_config(self.tuning)
 
     def validate(self) -> None:
@@ -145,7 +189,8 @@ class StudyConfig:
             raise PhotosslError(f"config key 'budgets' must be distinct positive integers, got {self.budgets}")
         for label, options in self.method_options.items():
             budgets = options.budgets
-            if budgets is not None and (not budgets or any(b < 1 for b in budgets) or len(set(budgets)) != len(budgets)):
+            if budgets is not None and (not budgets or any(b < 1 for b in budgets)
+                                        or len(set(budgets)) != len(budgets)):
                 raise PhotosslError(
                     f"config key 'method_options.{label}.budgets' must be distinct positive integers, got {budgets}")
         if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):

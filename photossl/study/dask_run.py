@@ -20,6 +20,12 @@ from typing import Any
 
 from photossl.files import WriteError
 from photossl.study.config import StudyConfig
+from photossl.study.execute import (
+    mark_finished_job,
+    mark_finished_pretraining,
+    run_cell,
+    run_job,
+)
 from photossl.study.plan import (
     Cell,
     StudyPlan,
@@ -27,12 +33,6 @@ from photossl.study.plan import (
     cell_path,
     read_cell,
     write_json_atomic,
-)
-from photossl.study.runner import (
-    mark_finished_job,
-    mark_finished_pretraining,
-    run_cell,
-    run_job,
 )
 
 # Datasets opened by the cells a worker process ran, by (data, target, polarization): the next cell on the same

@@ -9,91 +9,24 @@ one line.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from photossl import files
-from photossl.config import config_to_dict, settings
+from photossl.config import settings
 from photossl.errors import PhotosslError
 from photossl.finetune import make_finetune_config
+from photossl.study.cheap_label import plan_cheap_label
 from photossl.study.config import RANDOM_INIT, StudyConfig
+from photossl.study.records import (  # noqa: F401 - the plan's parts, imported from here by the other modules
+    Cell,
+    PretrainJob,
+    StudyPlan,
+    _sha,
+    file_sha256,
+    write_json_atomic,
+)
 from photossl.training import make_config, resolve_defaults
-
-# PretrainConfig's fields that steer execution only: changing them neither moves a pretraining run nor invalidates
-# a finished cell (fine-tuning configs mark theirs in field metadata, photossl.config.EXECUTION).
-_PRETRAIN_EXECUTION = ("device", "workers", "threads", "checkpoint_every", "tensorboard", "progress", "probe_every",
-                       "precision")
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One grid cell: a method label, a label budget and a seed."""
-
-    label: str
-    budget: int
-    seed: int
-
-    @property
-    def id(self) -> str:
-        return f"{self.label}__b{self.budget}__s{self.seed}"
-
-
-@dataclass
-class PretrainJob:
-    """One pretraining run shared by every label whose pretraining settings resolve to ``config`` (a resolved
-    :class:`~photossl.training.PretrainConfig`; for a cheap-label run a
-    :class:`~photossl.study.cheap_label.RoughLabelRun`)."""
-
-    name: str
-    config: Any
-    labels: list[str] = field(default_factory=list)
-    status: str = "pending"
-    error: str | None = None
-    wall_time_s: float | None = None
-    checkpoint_sha256: str | None = None
-    kind: str = "pretrain"  # or "cheap-label": a supervised run on rough labels (photossl.study.cheap_label)
-
-
-@dataclass
-class StudyPlan:
-    """Everything resolved before anything runs, so that a bad config fails at once."""
-
-    config: StudyConfig
-    out: Path
-    data_dir: Path | None  # the photonic dataset folder the cells read; None on the vision track
-    jobs: dict[str, PretrainJob]  # by job name
-    job_of: dict[str, str]  # label -> job name
-    cell_configs: dict[Cell, Any]  # each cell's FinetuneConfig (VisionFinetuneConfig on the vision track)
-    cells: list[Cell]
-
-    def shared_config(self):
-        """One cell's config, for what every cell shares (the vision dataset, its size and split)."""
-        return next(iter(self.cell_configs.values()))
-
-    def describe_data(self) -> str:
-        """The data in one phrase, for logs and records."""
-        if self.data_dir is not None:
-            return str(self.data_dir)
-        size = f" at {self.config.image_size} px" if self.config.image_size else ""
-        return f"vision dataset {self.config.dataset}{size}"
-
-
-def _sha(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    from photossl.data.storage import file_sha256
-
-    return file_sha256(path)
-
-
-def write_json_atomic(path: Path, record: dict) -> None:
-    """A study record: one-space indented JSON, written atomically."""
-    files.write_json_atomic(path, record, indent=1)
 
 
 # ------------------------------------------------------------------------------------------------------ planning
@@ -138,8 +71,6 @@ def plan_study(config: StudyConfig, out: str | Path, data: str | Path | None = N
         base = _finetune_config(config, label, data_dir)
         job = None
         if kind == "cheap-label":  # its "pretraining": the same network trained on rough labels of the pool
-            from photossl.study.cheap_label import plan_cheap_label
-
             job = plan_cheap_label(config, label, base, source, data_dir)
         elif kind == "pretrained":
             job = _pretrain_job(config, label, data_dir)
@@ -201,8 +132,8 @@ def _pretrain_job(config: StudyConfig, label: str, data_dir: Path | None) -> Pre
         resolved = resolve_defaults(make_config(pre))
     except PhotosslError as err:
         raise PhotosslError(f"method '{label}': {err}") from None
-    values = config_to_dict(resolved)
-    key = _sha({k: v for k, v in values.items() if k not in _PRETRAIN_EXECUTION})[:8]
+    # execution-only fields (photossl.config.EXECUTION) neither move a run nor invalidate its finished cells
+    key = _sha(settings(resolved))[:8]
     return PretrainJob(f"{resolved.method}-{key}", resolved)
 
 
@@ -306,7 +237,8 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
         splits = resolve_splits(plan.data_dir, n_cells, config.split_seed)
     log(f"split {config.split_seed}: {splits.sizes}")
     if max(config.all_budgets()) > len(splits.labelled):
-        raise PhotosslError(f"budget {max(config.all_budgets())} exceeds the labelled pool of {len(splits.labelled)} cells "
+        raise PhotosslError(f"budget {max(config.all_budgets())} exceeds the labelled pool of "
+                            f"{len(splits.labelled)} cells "
                             f"(split sizes {splits.sizes}); lower 'budgets' or enlarge the dataset")
     return n_cells
 

@@ -15,61 +15,24 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from photossl.errors import PhotosslError
-from photossl.study.config import CHEAP_LABEL, RANDOM_INIT, MethodOptions, StudyConfig
+from photossl.study.config import (
+    CHEAP_LABEL,
+    RANDOM_INIT,
+    MethodOptions,
+    StudyConfig,
+    TuningConfig,
+    make_tuning_config,
+)
+from photossl.study.execute import StudyLog
+from photossl.study.plan import Cell, plan_study, prepare_data, read_cell, write_json_atomic
 
-SECTIONS = ("pretrain", "finetune")
 TRIAL_MARK = "~t"
 # Keys of the rough-label run of a cheap-label method that its 'pretrain.' knobs may set (fine-tuning keys).
 ROUGH_RUN_KNOBS = ("lr", "epochs", "max_steps", "batch_size", "weight_decay", "patience", "schedule")
-
-
-@dataclass
-class TuningConfig:
-    """``budget`` labels and ``seeds`` per candidate, ``trials`` candidates per method (the same for every method),
-    ``space``: ``{"pretrain.lr": [...], "finetune.lr": [...], ...}``; ``methods``: labels to tune (None: every
-    network method; classical baselines have no knobs here)."""
-
-    budget: int = 400
-    seeds: list[int] = field(default_factory=lambda: [0])
-    trials: int = 4
-    space: dict[str, list] = field(default_factory=dict)
-    methods: list[str] | None = None
-
-    def validate(self) -> None:
-        if self.budget < 1:
-            raise PhotosslError(f"config key 'tuning.budget' must be >= 1, got {self.budget}")
-        if self.trials < 1:
-            raise PhotosslError(f"config key 'tuning.trials' must be >= 1, got {self.trials}")
-        if not self.seeds or any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
-            raise PhotosslError(f"config key 'tuning.seeds' must be distinct non-negative integers, got {self.seeds}")
-        for key, values in self.space.items():
-            section, _, name = str(key).partition(".")
-            if section not in SECTIONS or not name:
-                raise PhotosslError(f"config key 'tuning.space.{key}' must be named pretrain.KEY or finetune.KEY")
-            if not isinstance(values, list) or not values:
-                raise PhotosslError(f"config key 'tuning.space.{key}' must be a non-empty list of values")
-
-    def check_methods(self, config: StudyConfig) -> None:
-        for label in self.methods or ():
-            if label not in config.methods:
-                raise PhotosslError(f"config key 'tuning.methods' names '{label}', which is not in 'methods'")
-            if config.method_kind(label) == "classical":
-                raise PhotosslError(f"config key 'tuning.methods': '{label}' is a classical baseline with no knobs")
-
-
-def make_tuning_config(values: Any) -> TuningConfig:
-    from photossl.config import build_config
-
-    if isinstance(values, TuningConfig):
-        return values
-    if not isinstance(values, dict):
-        raise PhotosslError(f"config key 'tuning' must be a mapping, got {values!r}")
-    return build_config(TuningConfig, values, prefix="tuning.")
 
 
 def tuned_labels(config: StudyConfig, tuning: TuningConfig) -> list[str]:
@@ -196,11 +159,10 @@ def apply_tuning(config: StudyConfig, chosen: dict[str, Any]) -> StudyConfig:
     return dataclasses.replace(config, method_options=options)
 
 
-def run_tuning(config: StudyConfig, out: str | Path, data: str | Path | None,
+def run_tuning(config: StudyConfig, out: str | Path, data: str | Path | None, run_study: Callable[..., dict],
                echo: Callable[[str], None] | None = None, only: set[str] | None = None) -> dict[str, Any]:
-    """Prepare the data, run (or resume) the tuning study in ``out/tuning`` and write ``out/tuning/chosen.json``."""
-    from photossl.study.plan import Cell, plan_study, prepare_data, read_cell, write_json_atomic
-    from photossl.study.runner import StudyLog, run_study
+    """Prepare the data, run (or resume) the tuning study in ``out/tuning`` with ``run_study`` (the study runner,
+    :func:`photossl.study.runner.run_study`) and write ``out/tuning/chosen.json``."""
 
     tuning = make_tuning_config(config.tuning)
     tuning.check_methods(config)

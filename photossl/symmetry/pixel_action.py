@@ -1,8 +1,8 @@
 """Exact pixel actions of point operations, translations and ε scaling, batched with one gather.
 
 Every operation permutes the N² pixels and may scale the values. Output pixel i' takes the value of source pixel
-g⁻¹ i' = Pᵀ (i' − t) mod N (Pᵀ = P⁻¹ in D4). Rotations and mirrors are therefore about pixel 0, which maps index
-i -> (−i) mod N; torch.rot90 / torch.flip map i -> N − 1 − i, i.e. they add a one-pixel translation. Using a
+g⁻¹ i' = Pᵀ (i' − t) mod N (Pᵀ = P⁻¹ in D4). Rotations and mirrors are therefore about pixel 0, which maps
+index i -> (−i) mod N; torch.rot90 / torch.flip map i -> N − 1 − i, i.e. they add a one-pixel translation. Using a
 gather with a (B, N²) source index instead of rot90/flip + roll lets every sample get its own element in a single
 kernel; the index costs O(B N²) integer operations on the input's device.
 """

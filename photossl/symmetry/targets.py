@@ -1,13 +1,14 @@
 """How the symmetry operations act on regression targets.
 
 For a cell transformed by g = (s, P, t), i.e. (g·ε)(P r + t) = s·ε(r):
-- A Bloch mode ψ(r) = e^{2πi k·r} u(r) of ε maps to ψ(P⁻¹(r − t)), a mode of g·ε with Bloch vector P⁻ᵀ k = P k
-  (P orthogonal; k in fractions of the reciprocal vectors, which for the square lattice transform like r). Hence
-  bands_{g·ε}(k) = bands_ε(Pᵀ k). The translation only multiplies the mode by a phase.
+- A Bloch mode ψ(r) = e^{2πi k·r} u(r) of ε maps to ψ(P⁻¹(r − t)), a mode of g·ε with Bloch vector
+  P⁻ᵀ k = P k (P orthogonal; k in fractions of the reciprocal vectors, which for the square lattice transform like
+  r). Hence bands_{g·ε}(k) = bands_ε(Pᵀ k). The translation only multiplies the mode by a phase.
 - ε -> s·ε turns ω²ε into ω'²·sε, so every frequency scales by 1/√s.
 
 Target names:
-- 'dos', 'dos_eldiff': SIB-CL-normalised DOS (frequency axis multiplied by √ε̄, values divided by √ε̄): invariant.
+- 'dos', 'dos_eldiff': SIB-CL-normalised DOS (frequency axis multiplied by √ε̄, values divided by √ε̄):
+  invariant.
 - 'gaps': dimensionless band gaps (gap-to-midgap ratios): invariant. Absolute gaps are 'frequencies'.
 - 'frequencies': any array of raw frequencies (including an unnormalised DOS frequency axis): × 1/√s.
 - 'bands': raw band frequencies (..., K, n_bands) on a k-point set (K, 2): k-points permuted, × 1/√s.

@@ -84,7 +84,8 @@ def load_checkpoint(run_or_file: str | Path, map_location: str | torch.device = 
     path = checkpoint_path(run_or_file)
     if not path.exists():
         raise PhotosslError(f"no checkpoint at {path}")
-    remedy = "pass a run folder written by photossl pretrain (if it is damaged, delete the file and rerun the pretraining)"
+    remedy = ("pass a run folder written by photossl pretrain (if it is damaged, delete the file and rerun the "
+              "pretraining)")
     return load_torch_file(path, "photossl pretraining checkpoint", remedy, map_location, CHECKPOINT_FORMAT)
 
 

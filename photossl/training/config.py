@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from photossl.config import build_config
+from photossl.config import EXECUTION, build_config, execution_fields
 from photossl.errors import PhotosslError
 
 TRACKS = ("photonics", "vision")
@@ -83,7 +83,8 @@ def parse_method(name: str) -> MethodSpec:
     if "rel" in tokens and "essl" not in tokens:
         raise PhotosslError(f"method '{name}': 'rel' makes E-SSL's head relative; use it with essl (e.g. essl-rel)")
     if "care" in tokens and "gcare" in tokens:
-        raise PhotosslError(f"method '{name}': use care (a learnt orthogonal map) or gcare (a prescribed one), not both")
+        raise PhotosslError(f"method '{name}': use care (a learnt orthogonal map) or gcare (a prescribed one), "
+                            "not both")
     return MethodSpec(bases[0] if bases else "simclr", "essl" in tokens, "care" in tokens, "rel" in tokens,
                       "gcare" in tokens)
 
@@ -163,7 +164,7 @@ class PretrainConfig:
     ema_momentum: float | None = None
     moco_queue_size: int | None = None
     # monitoring
-    probe_every: int = 1
+    probe_every: int = field(default=1, metadata=EXECUTION)
     probe_train: int = 500
     probe_val: int = 500
     probe_target: str = "dos_eldiff"
@@ -172,14 +173,14 @@ class PretrainConfig:
     linear_probe_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     linear_probe_epochs: int = 100
     # execution
-    device: str = field(default="auto", metadata=_choices(*DEVICES))
-    precision: str = field(default="auto", metadata=_choices(*PRECISIONS))
+    device: str = field(default="auto", metadata={**_choices(*DEVICES), **EXECUTION})
+    precision: str = field(default="auto", metadata={**_choices(*PRECISIONS), **EXECUTION})
     seed: int = 0
-    workers: int = 0
-    threads: int | None = None
-    checkpoint_every: int = 1
-    tensorboard: bool = False
-    progress: bool = True
+    workers: int = field(default=0, metadata=EXECUTION)
+    threads: int | None = field(default=None, metadata=EXECUTION)
+    checkpoint_every: int = field(default=1, metadata=EXECUTION)
+    tensorboard: bool = field(default=False, metadata=EXECUTION)
+    progress: bool = field(default=True, metadata=EXECUTION)
 
     @cached_property
     def spec(self) -> MethodSpec:
@@ -306,7 +307,6 @@ def make_config(values: dict[str, Any]) -> PretrainConfig:
     return build_config(PretrainConfig, values)
 
 
-# Fields that may change when a run is resumed: they steer execution, not what is learnt.
-RESUMABLE_OVERRIDES = frozenset(
-    {"epochs", "device", "workers", "threads", "checkpoint_every", "tensorboard", "progress", "probe_every"}
-)
+# Fields that may change when a run is resumed: the execution-only ones (but not the precision, which changes the
+# arithmetic mid-run) and the number of epochs (training on).
+RESUMABLE_OVERRIDES = frozenset({"epochs"} | (execution_fields(PretrainConfig) - {"precision"}))

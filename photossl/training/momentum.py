@@ -1,9 +1,9 @@
 """Momentum (exponential-moving-average) target networks and MoCo's queue of negative keys.
 
 BYOL (Grill et al. 2020) and MoCo (He et al. 2020) keep a copy of the encoder and projector whose weights follow the
-online ones, ``ξ ← τ ξ + (1 − τ) θ``, after every optimiser step. MoCo keeps τ constant (0.999); BYOL raises it from
-``τ_base`` (0.996) to 1 over the run's K steps, ``τ_k = 1 − (1 − τ_base)(cos(π k / K) + 1) / 2`` after step k
-(0-based), so the schedule's position is the global step, which every checkpoint holds.
+online ones, ``ξ ← τ ξ + (1 − τ) θ``, after every optimiser step. MoCo keeps τ constant (0.999); BYOL raises
+it from ``τ_base`` (0.996) to 1 over the run's K steps, ``τ_k = 1 − (1 − τ_base)(cos(π k / K) + 1) / 2`` after
+step k (0-based), so the schedule's position is the global step, which every checkpoint holds.
 
 Only parameters are averaged: a target network runs in training mode like the online one, so its BatchNorm layers
 keep their own running statistics (as in both papers' code).

@@ -84,7 +84,8 @@ def test_second_writer_is_refused(reference_dataset, reference_args, copy_datase
     ("--seed", 6, "seed"), ("--n-bands", 4, "n_bands"), ("--preset", "essl-pm", "group"),
     ("--solver-option", "cutoff=2", "solver_options"),
 ])
-def test_changed_config_is_refused(reference_dataset, reference_args, copy_dataset, hashes, option, value, key, one_line_error):
+def test_changed_config_is_refused(reference_dataset, reference_args, copy_dataset, hashes, option, value, key,
+                                   one_line_error):
     ds = copy_dataset(reference_dataset)
     before = hashes(ds)
     result = invoke(*reference_args(ds, "--workers", 1), option, value)  # the later option wins

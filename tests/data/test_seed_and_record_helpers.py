@@ -26,7 +26,8 @@ def test_cell_seeds_follow_the_recorded_rule():
 
 
 def test_random_generator_is_default_rng_of_the_words():
-    assert np.array_equal(random_generator(0x5B117, 3).permutation(50), np.random.default_rng([0x5B117, 3]).permutation(50))
+    assert np.array_equal(random_generator(0x5B117, 3).permutation(50),
+                          np.random.default_rng([0x5B117, 3]).permutation(50))
     splits = make_splits(100, seed=3)  # the split stream is unchanged
     expected = np.random.default_rng([0x5B117, 3]).permutation(100)
     assert np.array_equal(np.sort(expected[:10]), splits.test)

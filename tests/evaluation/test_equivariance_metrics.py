@@ -43,7 +43,8 @@ def test_gamma_is_zero_for_an_orthogonal_action():
 
 
 def test_gamma_closed_form_for_a_scaling():
-    # f(gx) = c f(x): every pair gives ((c² − 1) ‖z_i − z_j‖²)² / ((c − 1)² (‖z_i‖² + ‖z_j‖²))².
+    # f(gx) = c f(x): every pair gives
+    # ((c² − 1) ‖z_i − z_j‖²)² / ((c − 1)² (‖z_i‖² + ‖z_j‖²))².
     rng = np.random.default_rng(1)
     z = rng.normal(size=(12, 4))
     c = 1.5

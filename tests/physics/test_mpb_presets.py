@@ -22,8 +22,8 @@ pytestmark = [
 
 FAR = np.array([[0.12, 0.36]])  # a label-grid point far from the k.p anchors
 EDGE = np.array([[0.12, 0.36], [0.48, 0.48]])
-# |standard - MPB res 32| <= standard's error + MPB res 32's error (measured vs res 128: MPB32 <= 0.32 % TM, <= 0.61 % TE
-# except random pixels, 2.4 % TE; standard <= 0.14 % TM, <= 0.39 % TE except random pixels, 1.0 % TE).
+# |standard - MPB res 32| <= standard's error + MPB res 32's error (measured vs res 128: MPB32 <= 0.32 % TM,
+# <= 0.61 % TE except random pixels, 2.4 % TE; standard <= 0.14 % TM, <= 0.39 % TE except random pixels, 1.0 % TE).
 TOLERANCE = {"tm": 0.005, "te": 0.010}
 RANDOM_PIXELS_TE = 0.035
 

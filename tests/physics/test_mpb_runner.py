@@ -137,7 +137,8 @@ def fake_mpb(directory, script):
 
 
 def test_failure_reports_stderr_tail_in_one_line(monkeypatch, tmp_path):
-    fake_mpb(tmp_path, 'print("line one", file=sys.stderr)\nprint("fatal: bad epsilon", file=sys.stderr)\nsys.exit(3)\n')
+    fake_mpb(tmp_path, 'print("line one", file=sys.stderr)\nprint("fatal: bad epsilon", file=sys.stderr)\n'
+                       'sys.exit(3)\n')
     monkeypatch.setenv("PATH", str(tmp_path) + os.pathsep + os.environ.get("PATH", ""))
     with pytest.raises(PhotosslError, match="exit code 3") as info:
         run_mpb(np.ones((4, 4)), [[0.0, 0.0]])

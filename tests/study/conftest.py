@@ -43,7 +43,7 @@ def tiny_study(study_data):
             "figures": False,
             "threads": 1,
             "progress": False,
-            # each cell alone, through runner.finetune (which tests replace); test_study_ensemble.py stacks them
+            # each cell alone, through execute.finetune (which tests replace); test_study_ensemble.py stacks them
             "finetune_ensemble": 1,
             **overrides,
         }

@@ -32,9 +32,9 @@ def _counting_plugin(folder):
         name = "photossl-test-count-and-kill-once"
 
         def setup(self, worker):
-            from photossl.study import runner
+            from photossl.study import execute
 
-            self.real = real = runner.finetune
+            self.real = real = execute.finetune
 
             def finetune(config, out, **kwargs):
                 cell = f"{config.label}__b{config.budget}__s{config.seed}"
@@ -46,12 +46,12 @@ def _counting_plugin(folder):
                     handle.write(cell + "\n")
                 return metrics
 
-            runner.finetune = finetune
+            execute.finetune = finetune
 
         def teardown(self, worker):
-            from photossl.study import runner
+            from photossl.study import execute
 
-            runner.finetune = self.real
+            execute.finetune = self.real
 
     return CountAndKillOnce()
 

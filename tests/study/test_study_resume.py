@@ -9,11 +9,12 @@ import xarray as xr
 
 from photossl.data.storage import file_sha256
 from photossl.errors import PhotosslError
-from photossl.study import make_study_config, run_study, runner
+from photossl.study import execute, make_study_config, run_study
 
 
 def _counting(monkeypatch, calls, fail=None, interrupt_after=None):
-    """Replace the runner's fine-tuning with a wrapper that records (label, budget, seed) and can fail or stop."""
+    """Replace the cells' fine-tuning (photossl.study.execute) with a wrapper that records (label, budget, seed)
+    and can fail or stop."""
     from photossl.finetune import finetune as real
 
     def wrapper(config, out, **kwargs):
@@ -24,7 +25,7 @@ def _counting(monkeypatch, calls, fail=None, interrupt_after=None):
             raise RuntimeError("the solver exploded")
         return real(config, out, **kwargs)
 
-    monkeypatch.setattr(runner, "finetune", wrapper)
+    monkeypatch.setattr(execute, "finetune", wrapper)
 
 
 def _rows(out):

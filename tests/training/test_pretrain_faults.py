@@ -77,7 +77,8 @@ def test_a_damaged_checkpoint_is_one_line_naming_the_fix_and_is_left_alone(tiny_
                           f"{run / 'checkpoint.pt'} is not a readable photossl pretraining checkpoint",
                           "delete the file and rerun")
     assert "KeyError" not in line and "EOFError" not in line
-    assert (run / "checkpoint.pt").read_bytes() == damaged and sorted(p.name for p in run.iterdir()) == ["checkpoint.pt"]
+    assert ((run / "checkpoint.pt").read_bytes() == damaged
+            and sorted(p.name for p in run.iterdir()) == ["checkpoint.pt"])
 
 
 def test_ctrl_c_exits_130_marks_the_run_interrupted_and_resume_finishes(tiny_dataset, tmp_path, monkeypatch,
