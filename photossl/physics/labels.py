@@ -65,6 +65,14 @@ class CellLabels:
     extra: dict = field(default_factory=dict)
 
 
+def _label_grid(eps: np.ndarray, grid_size: int, k_grid: str, use_symmetry: bool):
+    """(k-points of the label grid, the cell's point-group rotations, the irreducible k-points): with
+    ``use_symmetry``, k-points related by time reversal or by the cell's own point group are solved once."""
+    kpoints = label_kpoints(grid_size, k_grid)
+    rotations = cell_point_group(eps) if use_symmetry else (np.eye(2, dtype=np.int64),)
+    return kpoints, rotations, reduce_kpoints(kpoints, rotations, time_reversal=use_symmetry)
+
+
 def label_cell(
     eps: np.ndarray,
     polarization: str = "tm",
@@ -85,9 +93,7 @@ def label_cell(
     the label grid's (:func:`~photossl.physics.dos.richardson_dos`).
     """
     options, run = split_solver_options(solver_options)
-    kpoints = label_kpoints(grid_size, options.k_grid)
-    rotations = cell_point_group(eps) if use_symmetry else (np.eye(2, dtype=np.int64),)
-    irreducible = reduce_kpoints(kpoints, rotations, time_reversal=use_symmetry)
+    kpoints, rotations, irreducible = _label_grid(eps, grid_size, options.k_grid, use_symmetry)
     solved = kpoints[irreducible.indices]
     dense = dos and options.dos_grid is not None
     if dense and options.dos_extrapolate and not np.allclose(kpoints, monkhorst_pack_grid(grid_size)):
@@ -138,9 +144,8 @@ def label_cell_mpb(
     unknown = sorted(set(options) - set(MPB_OPTION_KEYS))
     if unknown:
         raise PhotosslError(f"unknown mpb solver option '{unknown[0]}' (allowed: {', '.join(MPB_OPTION_KEYS)})")
-    kpoints = label_kpoints(grid_size, options.pop("k_grid", SolverOptions().k_grid))
-    rotations = cell_point_group(eps) if use_symmetry else (np.eye(2, dtype=np.int64),)
-    irreducible = reduce_kpoints(kpoints, rotations, time_reversal=use_symmetry)
+    kpoints, rotations, irreducible = _label_grid(eps, grid_size, options.pop("k_grid", SolverOptions().k_grid),
+                                                  use_symmetry)
     result = run_mpb(eps, kpoints[irreducible.indices], polarization, n_bands, group_velocities=dos, **options)
     freqs, velocities = result if dos else (result, None)
     dos_label = velocities_full = None
