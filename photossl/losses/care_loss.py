@@ -79,6 +79,17 @@ def check_form_spec(form: Form) -> None:
         raise PhotosslError(f"form must be 'euclidean', 'minkowski', None or a (D, D) tensor, got {form!r}")
 
 
+def store_form(module: nn.Module, form: Form) -> None:
+    """Check ``form`` and keep it on ``module`` as ``module.form``: a tensor as a buffer (it moves with the module),
+    a name as it is (None means 'euclidean')."""
+    check_form_spec(form)
+    if isinstance(form, torch.Tensor):
+        check_form_matrix(form)
+        module.register_buffer("form", form.detach().clone())
+    else:
+        module.form = "euclidean" if form is None else form
+
+
 def _resolve_form(form: Form, like: torch.Tensor) -> torch.Tensor | None:
     """The (D, D) matrix of ``form`` on ``like``'s device and dtype, or None for the Euclidean dot product."""
     check_form_spec(form)
@@ -194,13 +205,8 @@ class CAREEquivarianceLoss(nn.Module):
         super().__init__()
         check_chunk_size(chunk_size)
         check_choice("pairing", pairing, PAIRINGS)
-        check_form_spec(form)
         self.chunk_size, self.pairing, self.normalize = chunk_size, pairing, normalize
-        if isinstance(form, torch.Tensor):
-            check_form_matrix(form)
-            self.register_buffer("form", form.detach().clone())
-        else:
-            self.form = "euclidean" if form is None else form
+        store_form(self, form)
 
     def forward(
         self, z1: torch.Tensor, z2: torch.Tensor | None = None, z_clean: torch.Tensor | None = None

@@ -12,9 +12,8 @@ from photossl.losses.care_loss import (
     PAIRINGS,
     Form,
     check_chunk_size,
-    check_form_matrix,
-    check_form_spec,
     paired_care_equivariance_loss,
+    store_form,
 )
 from photossl.losses.ntxent_loss import nt_xent_loss
 
@@ -84,14 +83,9 @@ class CARELoss(nn.Module):
         check_non_negative("lambda_equi", lambda_equi)
         check_positive("temperature", temperature)
         check_choice("pairing", pairing, PAIRINGS)
-        check_form_spec(form)
         self.chunk_size, self.lambda_equi, self.temperature = chunk_size, lambda_equi, temperature
         self.pairing, self.normalize, self.gather_distributed = pairing, normalize, gather_distributed
-        if isinstance(form, torch.Tensor):
-            check_form_matrix(form)
-            self.register_buffer("form", form.detach().clone())
-        else:
-            self.form = "euclidean" if form is None else form
+        store_form(self, form)
 
     def forward(self, z1: torch.Tensor, z2: torch.Tensor, z_clean: torch.Tensor | None = None) -> CAREOutput:
         return care_loss(
