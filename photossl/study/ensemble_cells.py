@@ -1,5 +1,5 @@
 """Grid cells of one network method fine-tuned together (:func:`photossl.finetune.ensemble.finetune_ensemble`), each
-with the record a cell run alone writes (:func:`photossl.study.runner.run_cell`)."""
+with the record a cell run alone writes (:func:`photossl.study.execute.run_cell`)."""
 
 from __future__ import annotations
 
