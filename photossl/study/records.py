@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from photossl import files
+from photossl.data.storage import file_sha256  # noqa: F401 - the study's records name their files by it
 from photossl.study.config import StudyConfig
 
 
@@ -68,12 +69,6 @@ class StudyPlan:
 
 def _sha(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    from photossl.data.storage import file_sha256
-
-    return file_sha256(path)
 
 
 def write_json_atomic(path: Path, record: dict) -> None:
