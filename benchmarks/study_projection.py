@@ -6,7 +6,8 @@ pretraining epochs per method, and one fine-tuning cell at each of two budgets f
 ``--finetune-epochs`` epochs.
 Each stage's time is then scaled to the study as written:
 
-- generation: seconds per cell x the study's cells;
+- generation: seconds per labelled cell x the cells the study labels (all of them, or with ``label_cells: needed``
+  the ones it reads labels of; making an unlabelled cell's permittivity costs next to nothing);
 - pretraining: seconds per epoch per pool cell x epochs x pool cells, per pretraining run;
 - the grid: per method, an epoch of fine-tuning costs ``a + c * steps`` (steps = ceil(budget / batch); ``a`` is the
   validation pass and per-epoch overhead), fitted to the two measured budgets, times each cell's epochs (``epochs``
@@ -33,7 +34,7 @@ from pathlib import Path
 import yaml
 
 DONE = re.compile(r"^pretrain (\S+): done in (\d+) s")
-DATA = re.compile(r"^data: .* \((\d+) cells generated, \d+ reused, (\d+) s\)")
+DATA = re.compile(r"^data: .* \((\d+) cells generated, \d+ reused(?:, (\d+) without labels)?, (\d+) s\)")
 
 
 def slice_config(full: dict, cells: int, epochs: int, finetune_epochs: int, budgets: tuple[int, int],
@@ -74,6 +75,18 @@ def cell_times(study_dir: Path) -> dict[str, dict[int, float]]:
     return cells
 
 
+def labelled_cells(full: dict) -> int:
+    """How many cells the study ``full`` has the solver label."""
+    from photossl.study import make_study_config, plan_study
+    from photossl.study.plan import needed_label_cells
+
+    n_cells = int(full["generate"]["n_cells"])
+    if full.get("label_cells", "all") != "needed":
+        return n_cells
+    with tempfile.TemporaryDirectory(prefix="photossl-plan-") as tmp:  # planning writes nothing
+        return len(needed_label_cells(plan_study(make_study_config(full), Path(tmp) / "study"), n_cells))
+
+
 def project(full: dict, log: list[str], cells: dict[str, dict[int, float]],
             measured: dict) -> list[tuple[str, float, float]]:
     """(stage, measured seconds, projected seconds) rows from the slice's log lines and cell times."""
@@ -84,8 +97,9 @@ def project(full: dict, log: list[str], cells: dict[str, dict[int, float]],
     rows = []
     for line in log:
         if m := DATA.match(line):
-            per_cell = int(m[2]) / max(1, int(m[1]))
-            rows.append(("generate", float(m[2]), per_cell * full["generate"]["n_cells"]))
+            per_label = int(m[3]) / max(1, int(m[1]) - int(m[2] or 0))
+            rows.append((f"generate ({labelled_cells(full)} labelled cells)", float(m[3]),
+                         per_label * labelled_cells(full)))
     pool = measured["pool_full"] / measured["pool_slice"]
     for line in log:
         if m := DONE.match(line):

@@ -6,6 +6,11 @@ interruptions. Labels are computed from the stored float32 permittivity (cast to
 them from the file. Each manifest entry also records ``label_cpu_s``, the CPU seconds the chunk's labels took (what
 the labels cost, for comparing label recipes). The chunks are written by local processes or, given a scheduler
 address, by the workers of a Dask cluster (:mod:`photossl.cluster`).
+
+``label_cells`` labels only some cells (the ones a study reads labels of; the others only pretrain): every other
+cell is stored with NaN labels, and its manifest entry lists the cells that have them (``labelled``). The first cell
+of each chunk is always labelled, which fixes the label shapes. A later run that wants more labels relabels just the
+chunks that lack some; the values are those of a fully labelled run, since each label depends on its cell alone.
 """
 
 from __future__ import annotations
@@ -126,19 +131,42 @@ def _label(config: GenerateConfig, eps: np.ndarray, polarization: str):
                           use_symmetry=config.use_symmetry, mpb_options=config.solver_options)
 
 
-def generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None):
+def generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None,
+                   label_cells=None):
     """Cells [start, stop) with their labels as an xarray Dataset in the photossl chunk layout.
 
     ``timing``: a dict that receives ``label_cpu_s``, the CPU seconds the labels took (the solver's cost).
+    ``label_cells``: the (global) indices of the cells to label, a non-empty subset of [start, stop); the others get
+    NaN labels. None labels every cell.
     """
     with _one_torch_thread():  # the eigenproblems are small: more threads only contend
-        return _generate_chunk(config, start, stop, timing)
+        return _generate_chunk(config, start, stop, timing, label_cells)
 
 
-def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None):
+def _label_positions(label_cells, start: int, stop: int) -> np.ndarray:
+    """Positions in the chunk [start, stop) of the cells to label (all of them for None)."""
+    if label_cells is None:
+        return np.arange(stop - start, dtype=np.int64)
+    positions = np.unique(np.asarray(label_cells, dtype=np.int64)) - start
+    if positions.size == 0 or positions[0] < 0 or positions[-1] >= stop - start:
+        raise PhotosslError(f"label_cells must be a non-empty subset of the chunk's cells {start}..{stop - 1}")
+    return positions
+
+
+def _spread(rows: np.ndarray, positions: np.ndarray, n_cells: int) -> np.ndarray:
+    """``rows`` (one per labelled position) placed at ``positions`` of ``n_cells`` rows; NaN everywhere else."""
+    if len(positions) == n_cells:
+        return rows
+    full = np.full((n_cells, *rows.shape[1:]), np.nan, dtype=np.result_type(rows.dtype, np.float32))
+    full[positions] = rows
+    return full
+
+
+def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict | None = None, label_cells=None):
     import xarray as xr
 
     indices = np.arange(start, stop, dtype=np.int64)
+    positions = _label_positions(label_cells, start, stop)
     cells = [_make_cell(config, int(i)) for i in indices]
     stack = {key: np.stack([np.asarray(c[key]) for c in cells]) for key in cells[0]}
     names = ["eps", "cell_seed", "eps_in", "eps_out", "filling", "fill_fraction", "eps_mean"]
@@ -154,19 +182,23 @@ def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict 
     label_cpu_s = 0.0
     for pol in config.polarizations if config.labelled else ():
         tick = time.process_time()
-        labels = [_label(config, eps, pol) for eps in eps_labels]
+        labels = [_label(config, eps_labels[p], pol) for p in positions]
         label_cpu_s += time.process_time() - tick
+
+        def stacked(values: list) -> np.ndarray:
+            return _spread(np.stack(values), positions, len(indices))
+
         if "bands" in config.targets:
-            data[f"bands_{pol}"] = variable(f"bands_{pol}", np.stack([lab.frequencies for lab in labels]))
+            data[f"bands_{pol}"] = variable(f"bands_{pol}", stacked([lab.frequencies for lab in labels]))
         if "group_velocity" in config.targets:
             data[f"group_velocity_{pol}"] = variable(
-                f"group_velocity_{pol}", np.stack([lab.group_velocities for lab in labels]))
+                f"group_velocity_{pol}", stacked([lab.group_velocities for lab in labels]))
         if "gaps" in config.targets:
-            data[f"gaps_{pol}"] = variable(f"gaps_{pol}", np.stack([lab.gaps for lab in labels]))
+            data[f"gaps_{pol}"] = variable(f"gaps_{pol}", stacked([lab.gaps for lab in labels]))
         if "dos" in config.targets:
             freq = labels[0].dos.freq
-            data[f"dos_{pol}"] = variable(f"dos_{pol}", np.stack([lab.dos.dos_normalized for lab in labels]))
-            data[f"dos_eldiff_{pol}"] = variable(f"dos_eldiff_{pol}", np.stack([lab.dos.eldiff for lab in labels]))
+            data[f"dos_{pol}"] = variable(f"dos_{pol}", stacked([lab.dos.dos_normalized for lab in labels]))
+            data[f"dos_eldiff_{pol}"] = variable(f"dos_eldiff_{pol}", stacked([lab.dos.eldiff for lab in labels]))
     if config.labelled and "dos" in config.targets:
         first = config.polarizations[0]
         data["dos"] = (data[f"dos_{first}"][0], data[f"dos_{first}"][1], {**data[f"dos_{first}"][2]})
@@ -204,14 +236,15 @@ def _generate_chunk(config: GenerateConfig, start: int, stop: int, timing: dict 
     return dataset
 
 
-def _write_chunk_task(task: tuple[GenerateConfig, int, int, str]) -> tuple[str, int, int, str, float]:
-    """Generate and write one chunk; runs in a worker. Returns (file name, start, stop, sha256, label CPU seconds)."""
-    config, start, stop, directory = task
+def _write_chunk_task(task: tuple) -> tuple[str, int, int, str, float, list[int] | None]:
+    """Generate and write one chunk; runs in a worker. ``task``: (config, start, stop, directory, cells to label or
+    None for all). Returns (file name, start, stop, sha256, label CPU seconds, the labelled cells or None)."""
+    config, start, stop, directory, label_cells = task
     timing: dict = {}
-    dataset = generate_chunk(config, start, stop, timing)
+    dataset = generate_chunk(config, start, stop, timing, label_cells)
     name = chunk_name(start)
     sha = write_chunk(dataset, Path(directory) / name, chunk_encoding(dataset))
-    return name, start, stop, sha, timing["label_cpu_s"]
+    return name, start, stop, sha, timing["label_cpu_s"], label_cells
 
 
 # ------------------------------------------------------------------------------------------------------- the run
@@ -228,6 +261,7 @@ class GenerateResult:
     cells_reused: int  # already present and verified
     seconds: float
     complete: bool  # this writer's share is complete
+    cells_unlabelled: int = 0  # cells of this writer's share stored without labels (see label_cells)
 
     @property
     def cells_per_second(self) -> float:
@@ -309,6 +343,7 @@ def generate_dataset(
     progress: bool = True,
     log=None,
     scheduler: str | None = None,
+    label_cells=None,
 ) -> GenerateResult:
     """Generate (or resume) the dataset ``config`` in directory ``out``.
 
@@ -325,6 +360,9 @@ def generate_dataset(
         scheduler: a Dask scheduler address (``tcp://HOST:PORT``): the chunks become tasks of its workers instead
             of the local processes (``workers`` is then unused); the workers must see ``out`` under the same path
             (a shared file system). Each chunk is written atomically by its worker; the manifest by this process.
+        label_cells: indices of the cells whose labels are wanted (None: every cell). The others are stored with
+            NaN labels (the first cell of each chunk is labelled anyway); chunks already holding the wanted labels
+            are kept, and chunks missing some are relabelled with the union of both sets.
 
     Returns:
         GenerateResult. Raises PhotosslError for refused runs (another config, a live lock, a corrupt chunk).
@@ -332,6 +370,7 @@ def generate_dataset(
     from tqdm import tqdm
 
     config.validate()
+    wanted = _wanted_labels(label_cells, config)
     shard_tuple = _parse_shard(shard)
     if workers is None:
         workers = _default_workers()
@@ -391,17 +430,23 @@ def generate_dataset(
             name = chunk_name(start)
             entry = recorded.get(name)
             path = chunks_dir / name
+            needed = None if wanted is None else _chunk_labels(wanted, start, stop)
             if entry is not None and path.exists():
                 if file_sha256(path) != entry["sha256"]:
                     raise PhotosslError(
                         f"chunk {path} is corrupt or truncated (sha256 differs from the manifest); delete it and "
                         "rerun the same command to regenerate it"
                     )
-                manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": entry["sha256"],
-                                            **{k: entry[k] for k in ("label_cpu_s",) if k in entry}}
-                reused += stop - start
-            else:
-                todo.append((config, start, stop, str(chunks_dir)))
+                has = entry.get("labelled")  # None: every cell is labelled
+                if has is None or (needed is not None and set(needed) <= set(has)):
+                    manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": entry["sha256"],
+                                                **{k: entry[k] for k in ("label_cpu_s", "labelled") if k in entry}}
+                    reused += stop - start
+                    continue
+                # Relabel with more cells: the entry stays out of this manifest until the new chunk is written,
+                # so a kill in between leaves a chunk that the next run regenerates, never one it calls corrupt.
+                needed = None if needed is None else sorted(set(needed) | set(has))
+            todo.append((config, start, stop, str(chunks_dir), needed))
         write_json_atomic(own_manifest, manifest)
         total = sum(min((c + 1) * config.chunk_size, config.n_cells) - c * config.chunk_size for c in mine)
         if reused:
@@ -412,10 +457,12 @@ def generate_dataset(
                    desc=f"generate {config.preset}", smoothing=0.1, dynamic_ncols=True, file=sys.stderr)
         t_work = time.perf_counter()
         try:
-            for name, start, stop, sha, label_cpu_s in _run_tasks(todo, workers, scheduler):
+            for name, start, stop, sha, label_cpu_s, labelled in _run_tasks(todo, workers, scheduler):
                 # label_cpu_s: what the chunk's labels cost (CPU seconds, one torch thread per worker)
                 manifest["chunks"][name] = {"start": start, "stop": stop, "sha256": sha,
                                             "label_cpu_s": round(label_cpu_s, 4)}
+                if labelled is not None and len(labelled) < stop - start:
+                    manifest["chunks"][name]["labelled"] = [int(i) for i in labelled]
                 write_json_atomic(own_manifest, manifest)
                 written += stop - start
                 bar.update(stop - start)
@@ -424,7 +471,32 @@ def generate_dataset(
         manifest["complete"] = len(manifest["chunks"]) == len(mine)
         write_json_atomic(own_manifest, manifest)
     seconds = time.perf_counter() - (t_work if todo else t0)
-    return GenerateResult(out, own_manifest, total, written, reused, seconds, manifest["complete"])
+    unlabelled = 0
+    if config.labelled:
+        unlabelled = sum(e["stop"] - e["start"] - len(e["labelled"]) for e in manifest["chunks"].values()
+                         if "labelled" in e)
+    return GenerateResult(out, own_manifest, total, written, reused, seconds, manifest["complete"], unlabelled)
+
+
+def _wanted_labels(label_cells, config: GenerateConfig) -> np.ndarray | None:
+    """``label_cells`` as sorted unique int64 indices of the dataset's cells; None when every cell is wanted."""
+    if label_cells is None or not config.labelled:
+        return None
+    array = np.asarray(label_cells)
+    if array.ndim != 1 or (array.size and array.dtype.kind not in "iu"):
+        raise PhotosslError(f"label_cells must be a 1-D array of cell indices, got dtype {array.dtype} "
+                            f"shape {array.shape}")
+    array = np.unique(array.astype(np.int64))
+    if array.size and (array[0] < 0 or array[-1] >= config.n_cells):
+        bad = array[0] if array[0] < 0 else array[-1]
+        raise PhotosslError(f"label_cells names cell {bad}, outside the dataset's {config.n_cells} cells")
+    return array
+
+
+def _chunk_labels(wanted: np.ndarray, start: int, stop: int) -> list[int]:
+    """The wanted cells of chunk [start, stop), always with its first cell (whose labels fix the shapes)."""
+    inside = wanted[(wanted >= start) & (wanted < stop)]
+    return sorted({start, *map(int, inside)})
 
 
 def _run_tasks(tasks: list, workers: int, scheduler: str | None = None):
@@ -474,7 +546,8 @@ def _run_on_dask(tasks: list, scheduler: str):
     from photossl.cluster import as_completed, connect, killed_worker, task_key
 
     # Workers elsewhere resolve a relative folder against their own working directory: send an absolute one.
-    tasks = [(config, start, stop, str(Path(directory).resolve())) for config, start, stop, directory in tasks]
+    tasks = [(config, start, stop, str(Path(directory).resolve()), cells) for config, start, stop, directory, cells
+             in tasks]
     with connect(scheduler) as client:
         futures = {client.submit(_write_chunk_task, task, key=task_key("generate", chunk_name(task[1]), task[3]),
                                  pure=False): task for task in tasks}

@@ -169,12 +169,27 @@ def _load(dataset, target, indices, normalise, normalisation, dtype, flatten):
     if rows.dtype.kind in "iub":
         targets = torch.from_numpy(np.ascontiguousarray(rows.astype(np.int64)))
     elif rows.dtype.kind == "f":
+        _check_labelled(rows, positions, target)
         targets = torch.from_numpy(np.ascontiguousarray(rows)).to(dtype)
     else:
         raise PhotosslError(f"target '{target}' has non-numeric dtype {rows.dtype}")
     if flatten:
         targets = targets.reshape(len(positions), -1)
     return images, targets
+
+
+def _check_labelled(rows: np.ndarray, positions: np.ndarray, target: str) -> None:
+    """Refuse target rows that are not finite: NaN marks a cell generated without labels (``label_cells``)."""
+    finite = np.isfinite(rows.reshape(len(rows), -1))
+    if finite.all():
+        return
+    row = int(np.flatnonzero(~finite.all(axis=1))[0])
+    if not finite[row].any():
+        raise PhotosslError(
+            f"cell {positions[row]} has no '{target}' label: its dataset was generated with labels for some cells "
+            "only; rerun photossl generate with the same options into it (without a label subset) to label them all"
+        )
+    raise PhotosslError(f"the '{target}' label of cell {positions[row]} contains NaN or infinite values")
 
 
 class CellDataset(Dataset):

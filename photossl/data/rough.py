@@ -78,13 +78,15 @@ def rough_config(exact: GenerateConfig, target: str = "dos_eldiff", polarization
 
 
 def label_cpu_per_cell(directory: str | Path) -> tuple[float, int] | None:
-    """(CPU seconds per cell, cells timed) from the manifests' ``label_cpu_s``; None when no chunk records it."""
+    """(CPU seconds per labelled cell, cells timed) from the manifests' ``label_cpu_s``; None when no chunk records
+    it. A chunk labelled in part counts the cells it lists under ``labelled``."""
     seconds, cells = 0.0, 0
     for manifest in read_manifests(directory).values():
         for entry in manifest["chunks"].values():
             if isinstance(entry.get("label_cpu_s"), (int, float)):
                 seconds += float(entry["label_cpu_s"])
-                cells += int(entry["stop"]) - int(entry["start"])
+                labelled = entry.get("labelled")
+                cells += int(entry["stop"]) - int(entry["start"]) if labelled is None else len(labelled)
     return (seconds / cells, cells) if cells else None
 
 

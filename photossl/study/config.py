@@ -32,6 +32,7 @@ SUPERVISED = "supervised"
 CHEAP_LABEL = "cheap-label"
 RANDOM_INIT = "random-init"
 TRACKS = ("photonics", "vision")
+LABEL_CELLS = ("all", "needed")
 VISION_KEYS = ("dataset", "data_root", "image_size")
 # Keys of each run that the study itself sets per grid cell or per method.
 STUDY_FINETUNE_KEYS = ("data", "pretrained", "baseline", "label", "budget", "seed", "split_seed", "n_test",
@@ -105,6 +106,9 @@ class StudyConfig:
 
     Photonic data: ``data`` (a dataset folder; ``bundled`` or ``bundled:NAME`` for one shipped in the repository's
     ``data/``) or ``generate`` (GenerateConfig keys with an optional ``preset``; written to STUDY/data, resumable).
+    ``label_cells: needed`` has the generated data labelled only where the study reads labels (test and validation
+    cells, each seed's largest label set, the tuning label sets, the pretraining probes' cells); the rest of the
+    pretraining pool is stored with NaN labels, which no loader hands out. 'all' (the default) labels every cell.
     The split is ``split_seed`` with ``n_test`` / ``n_validation`` cells (counts or fractions; None: the stored
     split or the defaults of :func:`photossl.data.make_splits`). Every method's fine-tuning cell (budget × seed)
     draws its labels with :func:`photossl.data.budget_indices`: nested across budgets, independent across seeds.
@@ -139,6 +143,7 @@ class StudyConfig:
     data: str | None = None
     generate: dict | None = None
     generate_workers: int | None = field(default=None, metadata=EXECUTION)
+    label_cells: str = field(default="all", metadata={"choices": LABEL_CELLS, **EXECUTION})
     split_seed: int = 0
     n_test: int | float | None = None
     n_validation: int | float | None = None

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from photossl.config import settings
 from photossl.errors import PhotosslError
 from photossl.finetune import make_finetune_config
@@ -213,11 +215,13 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
         from photossl.data import generate_dataset, preset_config
 
         values = dict(config.generate)
-        preset = values.pop("preset", "sibcl-p1")
-        result = generate_dataset(preset_config(preset, **values), plan.data_dir, workers=config.generate_workers,
-                                  progress=config.progress, log=log, scheduler=config.scheduler)
-        log(f"data: {plan.data_dir} ({result.cells_written} cells generated, {result.cells_reused} reused, "
-            f"{result.seconds:.0f} s)")
+        generate_config = preset_config(values.pop("preset", "sibcl-p1"), **values)
+        wanted = needed_label_cells(plan, generate_config.n_cells) if config.label_cells == "needed" else None
+        result = generate_dataset(generate_config, plan.data_dir, workers=config.generate_workers,
+                                  progress=config.progress, log=log, scheduler=config.scheduler, label_cells=wanted)
+        unlabelled = f", {result.cells_unlabelled} without labels" if result.cells_unlabelled else ""
+        log(f"data: {plan.data_dir} ({result.cells_written} cells generated, {result.cells_reused} reused"
+            f"{unlabelled}, {result.seconds:.0f} s)")
     elif plan.data_dir != Path(source):
         _make_view(Path(source), plan.data_dir)
         log(f"data: {source} (viewed through {plan.data_dir}, which holds the study's split)")
@@ -241,6 +245,25 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
                             f"{len(splits.labelled)} cells "
                             f"(split sizes {splits.sizes}); lower 'budgets' or enlarge the dataset")
     return n_cells
+
+
+def needed_label_cells(plan: StudyPlan, n_cells: int) -> np.ndarray:
+    """Sorted indices of the cells whose labels the study reads: test, validation, each seed's largest label set
+    (the smaller budgets are nested in it), the tuning label sets and the pretraining runs' ridge-probe cells."""
+    from photossl.data.splits import budget_indices, make_splits
+
+    config = plan.config
+    sizes = {k: v for k, v in (("n_test", config.n_test), ("n_validation", config.n_validation)) if v is not None}
+    splits = make_splits(n_cells, config.split_seed, **sizes)
+    parts = [splits.test, splits.validation]
+    parts += [budget_indices(splits, max(config.all_budgets()), seed) for seed in config.seeds]
+    if config.tuning is not None:
+        parts += [budget_indices(splits, config.tuning.budget, seed) for seed in config.tuning.seeds]
+    for job in plan.jobs.values():
+        probe = getattr(job.config, "probe_train", None)
+        if probe:
+            parts.append(budget_indices(splits, min(int(probe), len(splits.labelled)), 0))
+    return np.unique(np.concatenate(parts).astype(np.int64))
 
 
 def _prepare_vision(plan: StudyPlan, log: Callable[[str], None]) -> int:

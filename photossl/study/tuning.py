@@ -169,7 +169,7 @@ def run_tuning(config: StudyConfig, out: str | Path, data: str | Path | None, ru
     plan = plan_study(dataclasses.replace(config, tuning=None), out, data)
     plan.out.mkdir(parents=True, exist_ok=True)
     log = StudyLog(plan.out / "study.log", echo)
-    prepare_data(plan, data, log)
+    prepare_data(dataclasses.replace(plan, config=config), data, log)  # with the tuning's label sets
     study, trials = tuning_study_config(config, tuning, plan.data_dir, only)
     n = max(len(pairs) for pairs in trials.values())
     log(f"tuning: {len(trials)} methods, up to {n} candidates each, {tuning.budget} labels, seeds "
