@@ -180,9 +180,9 @@ def _load(dataset, target, indices, normalise, normalisation, dtype, flatten):
 
 def _check_labelled(rows: np.ndarray, positions: np.ndarray, target: str) -> None:
     """Refuse target rows that are not finite: NaN marks a cell generated without labels (``label_cells``)."""
-    finite = np.isfinite(rows.reshape(len(rows), -1))
-    if finite.all():
+    if np.isfinite(rows).all():  # also no rows at all
         return
+    finite = np.isfinite(rows.reshape(len(rows), -1))
     row = int(np.flatnonzero(~finite.all(axis=1))[0])
     if not finite[row].any():
         raise PhotosslError(

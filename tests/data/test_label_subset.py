@@ -53,6 +53,8 @@ def test_label_subset_dataset_then_completed_equals_a_full_run(tiny_config, tmp_
     with pytest.raises(PhotosslError, match="cell 1 has no 'bands_tm' label"):
         CellDataset(out, "bands_tm", [0, 1])
     load_arrays(out, None, np.arange(24))  # the permittivity of every cell is there
+    images, dos = load_arrays(out, "dos", np.array([], dtype=np.int64))  # no cells: nothing to refuse
+    assert images.shape == (0, 1, 16, 16) and dos.shape == (0, 400)
 
     seconds, cells = label_cpu_per_cell(out)
     assert cells == len(labelled) and seconds > 0
