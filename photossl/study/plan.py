@@ -168,12 +168,17 @@ def _planned_cell_count(config: StudyConfig, source: str | None) -> int | None:
     return counts.pop() if len(counts) == 1 else None
 
 
+def _split_sizes(config: StudyConfig) -> dict[str, int | float]:
+    """The :func:`photossl.data.make_splits` sizes the study sets (``n_test`` / ``n_validation``)."""
+    return {k: v for k, v in (("n_test", config.n_test), ("n_validation", config.n_validation)) if v is not None}
+
+
 def check_budgets(config: StudyConfig, source: str | None) -> None:
     """Refuse a budget larger than the labelled pool before anything runs or is written (also for ``--dry-run``)."""
     n_cells = _planned_cell_count(config, source)
     if n_cells is None:
         return
-    sizes = {k: v for k, v in (("n_test", config.n_test), ("n_validation", config.n_validation)) if v is not None}
+    sizes = _split_sizes(config)
     if sizes or source is None:
         from photossl.data.splits import make_splits
 
@@ -232,7 +237,7 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
         n_cells = int(dataset.sizes["cell"])
     finally:
         dataset.close()
-    sizes = {k: v for k, v in (("n_test", config.n_test), ("n_validation", config.n_validation)) if v is not None}
+    sizes = _split_sizes(config)
     if sizes:
         splits = splits_for_dataset(plan.data_dir, n_cells, config.split_seed, **sizes)
     else:
@@ -253,7 +258,7 @@ def needed_label_cells(plan: StudyPlan, n_cells: int) -> np.ndarray:
     from photossl.data.splits import budget_indices, make_splits
 
     config = plan.config
-    sizes = {k: v for k, v in (("n_test", config.n_test), ("n_validation", config.n_validation)) if v is not None}
+    sizes = _split_sizes(config)
     splits = make_splits(n_cells, config.split_seed, **sizes)
     parts = [splits.test, splits.validation]
     parts += [budget_indices(splits, max(config.all_budgets()), seed) for seed in config.seeds]
