@@ -55,6 +55,17 @@ def study(ctx: click.Context, config_file: Path, out_dir: Path | None, data: Pat
                    f"{len(config.seeds)} seeds)")
         for job in plan.jobs.values():
             click.echo(f"  pretrain {job.name} for {', '.join(job.labels)}")
+        if config.tuning is not None:
+            from photossl.study.tuning import tuning_study_config
+
+            _, trials = tuning_study_config(config, config.tuning, plan.data_dir)
+            seeds = ", ".join(map(str, config.tuning.seeds))
+            for label, pairs in trials.items():
+                click.echo(f"  tune {label} first: {len(pairs)} candidates at {config.tuning.budget} labels "
+                           f"(seeds {seeds}), chosen on the validation cells")
+                for trial, overrides in pairs:
+                    described = ", ".join(f"{key}={value}" for key, value in overrides.items()) or "as written"
+                    click.echo(f"    {trial}: {described}")
         return
     labels = None if only is None else [label.strip() for label in only.split(",") if label.strip()]
     log, last = status_logger(), []

@@ -88,7 +88,7 @@ def plan_cheap_label(config: StudyConfig, label: str, stage: FinetuneConfig, sou
 def run_cheap_label_job(plan: StudyPlan, job: PretrainJob, log: Callable[[str], None]) -> None:
     """Rough labels, the rough-label run and its label cost; sets the job's status (never raises for a failure
     other than a failed write)."""
-    run_dir = plan.out / "pretrain" / job.name
+    run_dir = plan.pretrain_dir / job.name
     tick = time.perf_counter()
     log(f"pretrain {job.name} (rough labels, for {', '.join(job.labels)}) -> {run_dir}")
     try:
@@ -110,7 +110,7 @@ def run_cheap_label_job(plan: StudyPlan, job: PretrainJob, log: Callable[[str], 
 
 def mark_finished_cheap_label(plan: StudyPlan, job: PretrainJob) -> None:
     """Mark ``job`` ok when another process finished it (its model, metrics and label cost are there)."""
-    run_dir = plan.out / "pretrain" / job.name
+    run_dir = plan.pretrain_dir / job.name
     if job.status == "pending" and all((run_dir / name).exists() for name in (MODEL_FILE, METRICS_FILE, COST_FILE)):
         job.status = "ok"
         job.checkpoint_sha256 = file_sha256(run_dir / MODEL_FILE)
@@ -120,7 +120,7 @@ def label_costs(plan: StudyPlan) -> dict[str, dict]:
     """``label_cost.json`` of every finished rough-label run, by method label (for summary.json)."""
     costs = {}
     for job in plan.jobs.values():
-        path = plan.out / "pretrain" / job.name / COST_FILE
+        path = plan.pretrain_dir / job.name / COST_FILE
         if job.kind != CHEAP_LABEL or not path.exists():
             continue
         record = json.loads(path.read_text())
@@ -218,7 +218,7 @@ def _validation_errors(plan: StudyPlan, job: PretrainJob, rough_dir: Path, split
     finally:
         exact.close()
         rough.close()
-    model = load_finetuned(plan.out / "pretrain" / job.name)
+    model = load_finetuned(plan.pretrain_dir / job.name)
     predicted = model.predict(raw)
     truth = truth.double().numpy()
     return {"rough_labels_validation_error": score(info, rough_labels.double().numpy(), truth)[info.primary_metric],

@@ -132,7 +132,11 @@ class StudyConfig:
     rounding, which grows over training: equal in distribution, not bit for bit); 1 (the default) runs each cell
     alone. On 2 CPU cores stacking measured 1.0–1.1x (``benchmarks/finetune_grid.py``): the convolutions' arithmetic
     dominates; it is meant for accelerators, where per-step overhead dominates. An execution key: it changes no
-    fingerprint. On the vision track each cell runs alone.
+    fingerprint. On the vision track each cell runs alone. ``pretrain_dir``: the folder of the pretraining runs (a
+    relative path is taken from the study folder; None: STUDY/pretrain). A run is named by its method and the hash of
+    its settings (the data folder included), so studies of the same data can share one folder and reuse each other's
+    finished runs; the tuning study shares its study's. Weights move with it: a finished cell's fingerprint holds the
+    path of the weights it started from, so change it before the grid runs, not after.
     """
 
     name: str = "study"
@@ -165,6 +169,7 @@ class StudyConfig:
     scheduler: str | None = field(default=None, metadata=EXECUTION)
     tuning: dict | None = None
     finetune_ensemble: int = field(default=1, metadata=EXECUTION)
+    pretrain_dir: str | None = field(default=None, metadata=EXECUTION)
 
     def __post_init__(self) -> None:
         # Mappings inside a dict field arrive as plain dicts: type each one (unknown keys are errors).

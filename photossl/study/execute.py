@@ -47,7 +47,7 @@ def run_job(plan: StudyPlan, job: PretrainJob, log: Callable[[str], None]) -> No
     if job.kind == "cheap-label":  # rough labels, then the network trained on them
         run_cheap_label_job(plan, job, log)
         return
-    run_dir = plan.out / "pretrain" / job.name
+    run_dir = plan.pretrain_dir / job.name
     tick = time.perf_counter()
     log(f"pretrain {job.name} (for {', '.join(job.labels)}) -> {run_dir}")
     try:
@@ -78,7 +78,7 @@ def mark_finished_job(plan: StudyPlan, job: PretrainJob) -> None:
     if job.kind == "cheap-label":
         mark_finished_cheap_label(plan, job)
         return
-    run_dir = plan.out / "pretrain" / job.name
+    run_dir = plan.pretrain_dir / job.name
     if job.status != "pending" or not (run_dir / "checkpoint.pt").exists():
         return
     try:

@@ -55,7 +55,7 @@ def _encoders(plan: StudyPlan, log) -> dict[str, LoadedEncoder]:
             continue
         name = job.labels[0]  # labels sharing a run share its encoder: the first one names it
         try:
-            found[name] = load_encoder(plan.out / "pretrain" / job.name, name)
+            found[name] = load_encoder(plan.pretrain_dir / job.name, name)
         except Exception as err:  # noqa: BLE001
             log(f"diagnostics: cannot load {job.name} ({type(err).__name__}: {err})")
     vision = plan.config.track == "vision"

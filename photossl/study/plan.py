@@ -26,6 +26,7 @@ from photossl.study.records import (  # noqa: F401 - the plan's parts, imported 
     StudyPlan,
     _sha,
     file_sha256,
+    pretrain_root,
     write_json_atomic,
 )
 from photossl.training import make_config, resolve_defaults
@@ -79,7 +80,7 @@ def plan_study(config: StudyConfig, out: str | Path, data: str | Path | None = N
         if job is not None:
             jobs.setdefault(job.name, job).labels.append(label)
             job_of[label] = job.name
-            base = dataclasses.replace(base, pretrained=str(out / "pretrain" / job.name))
+            base = dataclasses.replace(base, pretrained=str(pretrain_root(config, out) / job.name))
         for budget in config.budgets_of(label):
             for seed in config.seeds:
                 cell_configs[Cell(label, budget, seed)] = dataclasses.replace(base, budget=budget, seed=seed)
@@ -343,7 +344,7 @@ def changed_cells(plan: StudyPlan, only: set[str] | None = None) -> list[str]:
         job = plan.jobs.get(plan.job_of.get(cell.label, ""))
         probe = dataclasses.replace(plan)
         if job is not None and job.checkpoint_sha256 is None:  # the weights on disk now (a rerun pretrains anew
-            run_dir = plan.out / "pretrain" / job.name  # when there are none)
+            run_dir = plan.pretrain_dir / job.name  # when there are none)
             weights = run_dir / ("model.pt" if job.kind == "cheap-label" else "checkpoint.pt")
             sha = file_sha256(weights) if weights.exists() else None
             probe.jobs = {**plan.jobs, job.name: dataclasses.replace(job, checkpoint_sha256=sha)}

@@ -59,12 +59,23 @@ class StudyPlan:
         """One cell's config, for what every cell shares (the vision dataset, its size and split)."""
         return next(iter(self.cell_configs.values()))
 
+    @property
+    def pretrain_dir(self) -> Path:
+        """Folder of the pretraining runs (:func:`pretrain_root`)."""
+        return pretrain_root(self.config, self.out)
+
     def describe_data(self) -> str:
         """The data in one phrase, for logs and records."""
         if self.data_dir is not None:
             return str(self.data_dir)
         size = f" at {self.config.image_size} px" if self.config.image_size else ""
         return f"vision dataset {self.config.dataset}{size}"
+
+
+def pretrain_root(config: StudyConfig, out: Path) -> Path:
+    """The study's pretraining runs: ``config.pretrain_dir`` (a relative path is taken from the study folder ``out``),
+    or ``out/pretrain``."""
+    return out / "pretrain" if config.pretrain_dir is None else out / config.pretrain_dir
 
 
 def _sha(value: Any) -> str:

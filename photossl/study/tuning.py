@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import random
 from pathlib import Path
 from typing import Any, Callable
@@ -104,8 +105,10 @@ def _with_overrides(options: MethodOptions, method: str, overrides: dict[str, An
 
 
 def tuning_study_config(config: StudyConfig, tuning: TuningConfig, data_dir: Path | None,
-                        only: set[str] | None = None) -> tuple[StudyConfig, dict[str, list[tuple[str, dict]]]]:
-    """The small study that scores the candidates, and for each tuned label its (trial label, overrides) pairs."""
+                        only: set[str] | None = None, pretrain_dir: str | None = None
+                        ) -> tuple[StudyConfig, dict[str, list[tuple[str, dict]]]]:
+    """The small study that scores the candidates, and for each tuned label its (trial label, overrides) pairs.
+    ``pretrain_dir``: where the small study keeps its pretraining runs (relative: to its own folder)."""
     trials: dict[str, list[tuple[str, dict]]] = {}
     options: dict[str, MethodOptions] = {}
     for label in tuned_labels(config, tuning):
@@ -119,11 +122,14 @@ def tuning_study_config(config: StudyConfig, tuning: TuningConfig, data_dir: Pat
     labels = [t for pairs in trials.values() for t, _ in pairs]
     if not labels:
         raise PhotosslError("config key 'tuning' selects no method to tune")
+    # The study's data folder holds the study's split by now (run_tuning prepares it first): read it as it is, so
+    # that the candidates' runs see the very data path, and hence get the very names, of the study's own runs.
+    sizes = {} if data_dir is None else {"n_test": None, "n_validation": None}
     study = dataclasses.replace(
         config, name=f"{config.name}-tuning", data=None if data_dir is None else str(data_dir), generate=None,
-        methods=labels,
+        **sizes, methods=labels,
         method_options=options, budgets=[tuning.budget], seeds=list(tuning.seeds), figures=False, diagnostics=False,
-        at_error=None, reference=labels[0], tuning=None)
+        at_error=None, reference=labels[0], tuning=None, pretrain_dir=pretrain_dir)
     return study, trials
 
 
@@ -170,7 +176,10 @@ def run_tuning(config: StudyConfig, out: str | Path, data: str | Path | None, ru
     plan.out.mkdir(parents=True, exist_ok=True)
     log = StudyLog(plan.out / "study.log", echo)
     prepare_data(dataclasses.replace(plan, config=config), data, log)  # with the tuning's label sets
-    study, trials = tuning_study_config(config, tuning, plan.data_dir, only)
+    # The candidates' pretraining runs live with the study's own: a candidate as written reuses the study's finished
+    # run, and the study reuses the run of the candidate it chooses (runs are named by the hash of their settings).
+    shared = os.path.relpath(plan.pretrain_dir, plan.out / "tuning")
+    study, trials = tuning_study_config(config, tuning, plan.data_dir, only, shared)
     n = max(len(pairs) for pairs in trials.values())
     log(f"tuning: {len(trials)} methods, up to {n} candidates each, {tuning.budget} labels, seeds "
         f"{', '.join(map(str, tuning.seeds))}; selection on the validation cells only")

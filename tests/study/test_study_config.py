@@ -65,6 +65,35 @@ def test_dry_run_lists_the_grid(tiny_study, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_dry_run_lists_each_methods_tuning_candidates(tiny_study, tmp_path):
+    values = tiny_study(methods=["supervised", "simclr"],
+                        tuning={"budget": 8, "trials": 3, "space": {"pretrain.lr": [1e-4, 3e-3], "finetune.lr": [0.1]}})
+    result = _study(tmp_path, values, "--dry-run")
+    assert result.exit_code == 0, result.output
+    # the network from scratch has one other value of its one knob; SimCLR gets three candidates
+    assert "tune supervised first: 2 candidates at 8 labels (seeds 0)" in result.output
+    assert "supervised~t0: as written" in result.output and "supervised~t1: finetune.lr=0.1" in result.output
+    assert "tune simclr first: 3 candidates" in result.output and "simclr~t2: " in result.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["../shared-runs", "ABSOLUTE"])
+def test_pretrain_dir_holds_the_runs_and_the_cells_start_from_there(tiny_study, tmp_path, where):
+    from photossl.study import make_study_config, plan_study
+
+    folder = str(tmp_path / "elsewhere") if where == "ABSOLUTE" else where
+    out = tmp_path / "out"
+    plan = plan_study(make_study_config(tiny_study(pretrain_dir=folder)), out)
+    default = plan_study(make_study_config(tiny_study()), out)
+    expected = tmp_path / "elsewhere" if where == "ABSOLUTE" else out / where
+    assert plan.pretrain_dir == expected and default.pretrain_dir == out / "pretrain"
+    # an execution key: the same run names, only the place differs
+    assert list(plan.jobs) == list(default.jobs) and len(plan.jobs) == 1
+    job = next(iter(plan.jobs))
+    simclr_cells = [config for cell, config in plan.cell_configs.items() if cell.label == "simclr"]
+    assert simclr_cells and all(config.pretrained == str(expected / job) for config in simclr_cells)
+
+
 @pytest.mark.parametrize("change", [{"budgets": [8, 65]}, {"n_test": 40, "budgets": [8, 33]},
                                     {"data": None, "generate": {"n_cells": 12, "size": 16}}])
 def test_dry_run_refuses_a_budget_larger_than_the_pool(tiny_study, tmp_path, change, one_line_error):

@@ -104,6 +104,13 @@ def test_a_tuned_study_runs_the_candidates_applies_the_choice_and_resumes(tiny_s
             section, name = key.split(".")
             assert written["method_options"][label][section][name] == value
     assert summary["cells"]["ran"] == 2
+    # one pretraining run per distinct candidate, kept with the study's own: the study reused its choice's run
+    assert not (out / "tuning" / "pretrain").exists()
+    runs = sorted(p.name for p in (out / "pretrain").iterdir())
+    assert len(runs) == 2 and all(name.startswith("simclr-") for name in runs)
+    assert list(summary["pretraining"]) == [name for name in runs if name in summary["pretraining"]] != []
+    chosen_run = next(iter(summary["pretraining"]))
+    assert f"{out / 'pretrain' / chosen_run} is complete" in (out / "study.log").read_text()
     again = run_study(make_study_config(tiny_study(methods=["supervised", "simclr"], budgets=[16], seeds=[0],
                                                    tuning={"budget": 8, "trials": 2, "space": space})), out)
     assert again["cells"]["ran"] == 0 and again["cells"]["skipped"] == 2
