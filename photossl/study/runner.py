@@ -79,6 +79,10 @@ def run_pretraining(plan: StudyPlan, log: Callable[[str], None], only: set[str] 
         run_job(plan, job, log)
 
 
+def _finished(record: dict | None, fingerprint: str) -> bool:
+    return record is not None and record.get("status") == "ok" and record.get("fingerprint") == fingerprint
+
+
 def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None = None) -> dict[str, int]:
     from tqdm.auto import tqdm
 
@@ -88,7 +92,7 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None 
     for cell in mine:
         fingerprint = cell_fingerprint(plan, cell)
         record = read_cell(cell_path(plan, cell))
-        if record is not None and record.get("status") == "ok" and record.get("fingerprint") == fingerprint:
+        if _finished(record, fingerprint):
             counts["skipped"] += 1
             continue
         if record is not None and record.get("status") == "ok":
@@ -115,15 +119,29 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None 
         else:
             counts["failed"] += 1
 
+    def still_to_do(cell: Cell, fingerprint: str) -> bool:
+        """False for a cell that another process sharing the folder has finished since the grid was listed."""
+        if not _finished(read_cell(cell_path(plan, cell)), fingerprint):
+            return True
+        counts["skipped"] += 1
+        bar.update()
+        log(f"cell {cell.id}: finished meanwhile by another process; skipped")
+        return False
+
     # The cells of one network method train together as one stacked network (finetune_ensemble), the rest alone.
     batches, alone = ensemble_batches(plan, todo)
     datasets: dict = {}
     try:
         for batch in batches:
+            batch = [(cell, fingerprint) for cell, fingerprint in batch if still_to_do(cell, fingerprint)]
+            if not batch:
+                continue
             bar.set_postfix_str(f"{batch[0][0].label} x{len(batch)}", refresh=True)
             for (cell, _), record in zip(batch, run_cells_together(plan, batch, log, datasets)):
                 report(cell, record)
         for cell, fingerprint in alone:
+            if not still_to_do(cell, fingerprint):
+                continue
             bar.set_postfix_str(cell.id, refresh=True)
             report(cell, run_cell(plan, cell, fingerprint, log, datasets))
     finally:

@@ -144,6 +144,32 @@ def test_processes_sharing_a_study_run_only_their_methods(tiny_study, tmp_path, 
         run_study(config, out, echo=lambda m: None, only=[])
 
 
+def test_a_cell_another_process_finished_meanwhile_is_not_run_again(tiny_study, tmp_path, monkeypatch):
+    from photossl.finetune import finetune as real
+    from photossl.study import plan_study
+    from photossl.study.plan import cell_fingerprint
+
+    out = tmp_path / "study"
+    config = make_study_config(tiny_study(methods=["supervised"], seeds=[0]))
+    calls: list = []
+
+    def wrapper(cell_config, run_out, **kwargs):
+        calls.append((cell_config.budget, cell_config.seed))
+        if len(calls) == 1:  # meanwhile, a second process sharing the folder (same methods) runs the other cell
+            plan = plan_study(config, out)
+            other = next(cell for cell in plan.cells if cell.budget != cell_config.budget)
+            execute.run_cell(plan, other, cell_fingerprint(plan, other), lambda message: None)
+        return real(cell_config, run_out, **kwargs)
+
+    monkeypatch.setattr(execute, "finetune", wrapper)
+    summary = run_study(config, out, echo=lambda m: None)
+    assert calls == [(8, 0), (16, 0)]  # this process's first cell, then the other process's
+    assert summary["cells"] == {"planned": 2, "ran": 1, "skipped": 1, "failed": 0}
+    assert "cell supervised__b16__s0: finished meanwhile by another process; skipped" in (
+        out / "study.log").read_text()
+    assert len(_rows(out)) == 2 and {r["status"] for r in _rows(out)} == {"ok"}
+
+
 def test_cli_prints_cell_lines_above_the_bar_and_the_summary_once(tiny_study, tmp_path):
     import yaml
     from click.testing import CliRunner
