@@ -30,6 +30,7 @@ from photossl.study.plan import (
     Cell,
     StudyPlan,
     cell_fingerprint,
+    cell_finished,
     cell_path,
     read_cell,
     write_json_atomic,
@@ -77,7 +78,7 @@ def cell_task(plan: StudyPlan, cell: Cell, job_state: dict | None) -> dict[str, 
         job.status, job.error, job.checkpoint_sha256 = (job_state[k] for k in ("status", "error", "checkpoint_sha256"))
     fingerprint = cell_fingerprint(plan, cell)
     record = read_cell(cell_path(plan, cell))
-    if record is not None and record.get("status") == "ok" and record.get("fingerprint") == fingerprint:
+    if cell_finished(record, fingerprint):
         return {"ran": False, "record": record, "messages": []}
     messages: list[str] = []
     if record is not None and record.get("status") == "ok":
@@ -130,9 +131,7 @@ def run_on_dask(plan: StudyPlan, log: Callable[[str], None],
             job = plan.jobs.get(plan.job_of.get(cell.label, ""))
             upstream = pending_job.get(job.name) if job is not None else None
             if upstream is None:  # its fingerprint is known here: a finished cell is not even submitted
-                record = read_cell(cell_path(plan, cell))
-                if (record is not None and record.get("status") == "ok"
-                        and record.get("fingerprint") == cell_fingerprint(plan, cell)):
+                if cell_finished(read_cell(cell_path(plan, cell)), cell_fingerprint(plan, cell)):
                     counts["skipped"] += 1
                     continue
             future = client.submit(cell_task, plan, cell, upstream, key=task_key("cell", cell.id, scope), pure=False)

@@ -25,6 +25,7 @@ from photossl.study.records import (  # noqa: F401 - the plan's parts, imported 
     PretrainJob,
     StudyPlan,
     _sha,
+    cell_finished,
     file_sha256,
     pretrain_root,
     write_json_atomic,

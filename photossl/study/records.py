@@ -78,6 +78,11 @@ def pretrain_root(config: StudyConfig, out: Path) -> Path:
     return out / "pretrain" if config.pretrain_dir is None else out / config.pretrain_dir
 
 
+def cell_finished(record: dict | None, fingerprint: str) -> bool:
+    """Whether a cell's record says it finished with the settings of ``fingerprint`` (so it is not run again)."""
+    return record is not None and record.get("status") == "ok" and record.get("fingerprint") == fingerprint
+
+
 def _sha(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 

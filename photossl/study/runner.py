@@ -47,6 +47,7 @@ from photossl.study.plan import (
     Cell,
     StudyPlan,
     cell_fingerprint,
+    cell_finished,
     cell_path,
     changed_cells,
     plan_study,
@@ -79,10 +80,6 @@ def run_pretraining(plan: StudyPlan, log: Callable[[str], None], only: set[str] 
         run_job(plan, job, log)
 
 
-def _finished(record: dict | None, fingerprint: str) -> bool:
-    return record is not None and record.get("status") == "ok" and record.get("fingerprint") == fingerprint
-
-
 def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None = None) -> dict[str, int]:
     from tqdm.auto import tqdm
 
@@ -92,7 +89,7 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None 
     for cell in mine:
         fingerprint = cell_fingerprint(plan, cell)
         record = read_cell(cell_path(plan, cell))
-        if _finished(record, fingerprint):
+        if cell_finished(record, fingerprint):
             counts["skipped"] += 1
             continue
         if record is not None and record.get("status") == "ok":
@@ -121,7 +118,7 @@ def run_grid(plan: StudyPlan, log: Callable[[str], None], only: set[str] | None 
 
     def still_to_do(cell: Cell, fingerprint: str) -> bool:
         """False for a cell that another process sharing the folder has finished since the grid was listed."""
-        if not _finished(read_cell(cell_path(plan, cell)), fingerprint):
+        if not cell_finished(read_cell(cell_path(plan, cell)), fingerprint):
             return True
         counts["skipped"] += 1
         bar.update()
