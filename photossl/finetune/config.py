@@ -49,7 +49,9 @@ class FinetuneConfig:
     ``exact_symmetry``: wrap the encoder so that the network is exactly invariant to the eight rotations and mirrors
     and to every integer roll of the cell (:class:`photossl.models.ExactSymmetryEncoder`; 'small' and 'essl' with
     circular padding, cell sizes a multiple of 8); a 'bands' output is made exactly equivariant (k-points permute).
-    A run pretrained with it keeps it whatever this key says. Costs about 8× an encoder pass.
+    A run pretrained with it keeps it whatever this key says. Costs about 8× an encoder pass. ``encoder: p4m`` (a
+    p4m group-convolution network, :class:`photossl.models.P4MEncoder`) has the same exact symmetry by construction,
+    with weights shared among the eight operations, at 2–4× a plain 'small' pass.
     ``patience``: stop after that many epochs without a better validation error (0 = never stop early).
     ``max_steps``: at most this many optimiser steps; the run then has ``min(epochs, ceil(max_steps / steps per
     epoch))`` epochs and the cosine decays over those, so one setting serves every label budget of a study (large
@@ -129,8 +131,9 @@ class FinetuneConfig:
         if self.baseline != "none" and self.pretrained is not None:
             raise PhotosslError("a classical baseline uses no pretrained encoder: drop --pretrained or --baseline")
         if self.exact_symmetry and self.baseline == "none" and self.pretrained is None and (
-                self.encoder not in ("small", "essl") or not self.circular_padding):
-            raise PhotosslError("config key 'exact_symmetry' needs the 'small' or 'essl' encoder with circular padding")
+                self.encoder not in ("small", "essl", "p4m") or not self.circular_padding):
+            raise PhotosslError("config key 'exact_symmetry' needs the 'small' or 'essl' encoder with circular padding "
+                                "(or 'p4m', exactly symmetric by construction)")
         if self.mode == "frozen" and self.pretrained is None and self.baseline == "none":
             raise PhotosslError("mode 'frozen' needs a pretrained encoder (--pretrained RUN); without one use 'full'")
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from photossl.errors import PhotosslError
 from photossl.finetune.targets import SYMMETRY_NAME, TargetInfo
-from photossl.models import ExactSymmetryEncoder, RegressionHead, orbit_average
+from photossl.models import RegressionHead, is_exactly_symmetric, orbit_average
 from photossl.symmetry import kpoint_permutation_table
 
 
@@ -64,7 +64,7 @@ def encoder_spec(name: str, in_channels: int, circular_padding: bool, exact_symm
 def output_permutation(encoder: nn.Module, target: TargetInfo) -> torch.Tensor | None:
     """How D4 permutes the flattened target, (8, target.size) long, when ``encoder`` is exactly symmetric and the
     target is 'bands' (k-points permute); None otherwise (invariant targets need no symmetrisation of the head)."""
-    if not isinstance(encoder, ExactSymmetryEncoder) or SYMMETRY_NAME[target.name] != "bands":
+    if not is_exactly_symmetric(encoder) or SYMMETRY_NAME[target.name] != "bands":
         return None
     if target.kpoints is None or target.shape[0] != len(target.kpoints):
         raise PhotosslError(f"exact symmetry on target '{target.variable}' needs its k-points (K, 2) on axis 0")

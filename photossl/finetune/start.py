@@ -16,7 +16,7 @@ from photossl.finetune.data import FinetuneData
 from photossl.finetune.network import encoder_spec
 from photossl.finetune.outputs import MODEL_FILE
 from photossl.finetune.predict import FinetunedModel, load_finetuned
-from photossl.models import ExactSymmetryEncoder, build_encoder
+from photossl.models import ExactSymmetryEncoder, build_encoder, is_exactly_symmetric
 from photossl.runtime import seeded
 from photossl.training import load_pretrained
 
@@ -26,7 +26,7 @@ INIT_STREAM = 0xF17E  # the fresh encoder's initialisation; INIT_STREAM + 1 is t
 def _exact_symmetry(encoder: nn.Module, spec: dict[str, Any], wanted: bool) -> tuple[nn.Module, dict[str, Any]]:
     """A loaded encoder wrapped for exact symmetry when ``wanted`` (same weights); one that already is exactly
     symmetric stays so. The spec records it, so that the saved model is rebuilt the same way."""
-    if wanted and not isinstance(encoder, ExactSymmetryEncoder):
+    if wanted and not is_exactly_symmetric(encoder):  # a 'p4m' encoder already is
         encoder = ExactSymmetryEncoder(encoder)
     if isinstance(encoder, ExactSymmetryEncoder):
         spec["kwargs"]["exact_symmetry"] = True

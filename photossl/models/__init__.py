@@ -8,8 +8,9 @@ from photossl.models.exact_symmetry import (
     make_shift_invariant,
     orbit_average,
 )
-from photossl.models.factory import ENCODERS, build_encoder
+from photossl.models.factory import ENCODERS, build_encoder, is_exactly_symmetric
 from photossl.models.heads import MLP, PredictionHead, ProjectionHead, RegressionHead
+from photossl.models.p4m_encoder import GroupConv2d, LiftingConv2d, P4MEncoder
 from photossl.models.periodic_conv import (
     PeriodicConv2d,
     aps_downsample,
@@ -24,11 +25,14 @@ from photossl.models.spectral_conv import spectral_periodic_conv2d
 __all__ = [
     "ENCODERS",
     "MLP",
+    "P4MEncoder",
     "BasicBlock",
     "CifarResNet",
     "DigitsCNN",
     "ESSLEncoder",
     "ExactSymmetryEncoder",
+    "GroupConv2d",
+    "LiftingConv2d",
     "PeriodicConv2d",
     "PolyphaseMaxPool2d",
     "PredictionHead",
@@ -38,6 +42,7 @@ __all__ = [
     "aps_downsample",
     "aps_phase",
     "build_encoder",
+    "is_exactly_symmetric",
     "cifar_resnet18",
     "make_shift_invariant",
     "orbit_average",

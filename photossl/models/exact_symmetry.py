@@ -183,9 +183,11 @@ class ExactSymmetryEncoder(nn.Module):
     Shape: ``(B, C, N, N) -> (B, feature_dim)``; N a multiple of the base's total stride (8 for 'small' and 'essl').
     """
 
+    exactly_symmetric = True
+
     def __init__(self, encoder: nn.Module):
         super().__init__()
-        if isinstance(encoder, ExactSymmetryEncoder):
+        if getattr(encoder, "exactly_symmetric", False):
             raise PhotosslError("the encoder is already exactly symmetric")
         if not hasattr(encoder, "feature_dim"):
             raise PhotosslError(f"{type(encoder).__name__} has no feature_dim: not a photossl encoder")

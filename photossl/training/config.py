@@ -113,7 +113,8 @@ class PretrainConfig:
     keys of a query's own sample).
     ``exact_symmetry`` (photonics, 'small' or 'essl' with circular padding): the encoder is made exactly invariant
     to rotations, mirrors and every integer roll (:class:`photossl.models.ExactSymmetryEncoder`); a method that
-    predicts one of those (E-SSL) is then refused, and fine-tuning the run keeps the wrapper.
+    predicts one of those (E-SSL) is then refused, and fine-tuning the run keeps the wrapper. ``encoder: p4m``
+    (:class:`photossl.models.P4MEncoder`) is exactly invariant by construction and is refused with E-SSL likewise.
     """
 
     # what to learn from
@@ -230,6 +231,11 @@ class PretrainConfig:
                 )
         elif self.predict not in (None, "none", "rot4"):
             raise PhotosslError(f"config key 'predict': the vision track predicts rot4 only, got '{self.predict}'")
+        if self.encoder == "p4m" and self.track != "photonics":
+            raise PhotosslError("encoder 'p4m' is for periodic unit cells: the photonics track only")
+        if self.encoder == "p4m" and spec.predict:
+            raise PhotosslError(f"method '{self.method}' predicts {self.symmetry_policy().predict}, to which the "
+                                "'p4m' encoder is invariant: drop 'essl' from the method")
         if self.exact_symmetry:
             if self.track != "photonics" or not self.circular_padding or self.encoder not in (None, "small", "essl"):
                 raise PhotosslError("config key 'exact_symmetry' needs the photonics track and the 'small' or 'essl' "

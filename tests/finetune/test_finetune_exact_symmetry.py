@@ -119,3 +119,35 @@ def test_cli_option(tiny_data, tmp_path):
     assert result.exit_code == 0, result.output + repr(result.exception)
     model = load_finetuned(ft)
     assert model.config["exact_symmetry"] is True and isinstance(model.encoder, ExactSymmetryEncoder)
+
+
+@pytest.mark.parametrize("target", ["bands", "dos"])
+def test_the_p4m_encoder_gives_the_same_exact_symmetry(tiny_data, tmp_path, cells, target):
+    """encoder 'p4m' (group convolutions) needs no wrapper: invariant DOS, bands equivariant through its orbit
+    features; saved and loaded like any encoder."""
+    from photossl.models import P4MEncoder
+
+    ft = tmp_path / target
+    finetune(make_finetune_config({**BASE, "data": str(tiny_data), "target": target, "encoder": "p4m",
+                                   "exact_symmetry": False}), ft)
+    model = load_finetuned(ft)
+    assert isinstance(model.encoder, P4MEncoder)
+    y = _standardised(model, cells)
+    if target == "dos":
+        assert model.network.output_permutation is None
+        for label in range(8):
+            assert _relative(_standardised(model, _moved(cells, label, (label, 2 * label + 1))), y) <= TOL
+        return
+    table = kpoint_permutation_table(model.target.kpoints).numpy()
+    for label in range(8):
+        assert _relative(_standardised(model, _moved(cells, label, (3, label))), y[:, table[label], :]) <= TOL
+    # Not merely invariant (the output after one epoch moves little with the cell, but well above rounding).
+    assert min(_relative(y[:, table[label], :], y) for label in range(1, 8)) > 10 * TOL
+
+
+def test_pretraining_a_p4m_encoder_to_predict_d4_is_refused(tiny_data):
+    from photossl.training import make_config
+
+    with pytest.raises(PhotosslError, match="'p4m' encoder is invariant"):
+        make_config({"data": str(tiny_data), "method": "essl", "encoder": "p4m"})
+    make_config({"data": str(tiny_data), "method": "simclr", "encoder": "p4m"})

@@ -17,7 +17,7 @@ def test_every_name_builds_an_encoder_with_feature_dim(name, cls, in_channels, d
 
 
 def test_registry_names():
-    assert sorted(ENCODERS) == ["digits", "essl", "resnet18", "small"]
+    assert sorted(ENCODERS) == ["digits", "essl", "p4m", "resnet18", "small"]
 
 
 def test_kwargs_are_passed_through():
@@ -29,7 +29,7 @@ def test_kwargs_are_passed_through():
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(ValueError, match="unknown encoder 'vit'.*digits, essl, resnet18, small") as info:
+    with pytest.raises(ValueError, match="unknown encoder 'vit'.*digits, essl, p4m, resnet18, small") as info:
         build_encoder("vit")
     assert isinstance(info.value, PhotosslError)
 
