@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32, help="cell size in pixels [32]")
     parser.add_argument("--threads", type=int, default=1, help="torch threads [1]")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds [7]")
-    parser.add_argument("--p4m-fields", nargs="*", default=["4,8,16,16", "8,16,32,64"], metavar="F0,F1,...",
-                        help="p4m encoders to time, by their fields per layer [4,8,16,16 8,16,32,64]; none: skip")
+    parser.add_argument("--p4m-fields", nargs="*", default=["4,8,16,32", "8,16,32,64"], metavar="F0,F1,...",
+                        help="p4m encoders to time, by their fields per layer [4,8,16,32 8,16,32,64]; none: skip")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -174,8 +174,9 @@ class P4MEncoder(nn.Module):
     before the third on), each followed by group batch norm and ReLU; the average over space and the group axis;
     a linear map to ``feature_dim``. Each field is 8 channels (one per D4 element), so ``fields`` (4, 8, 16, 16)
     costs about as much arithmetic as the plain 'small' encoder's (32, 64, 128, 128), with 1/8 of its convolution
-    weights; the default (8, 16, 32, 64) costs about 4×. Exact to float rounding for every D4 element and every
-    integer roll, on cells whose size is a multiple of ``total_stride`` (8).
+    weights. The default (4, 8, 16, 32) doubles the last layer (32 invariant features): a training step measured
+    1.7× a plain one. Wider fields (8, 16, 32, 64), 4.8×, fine-tuned no better on 400 DOS labels. Exact to float
+    rounding for every D4 element and every integer roll, on cells whose size is a multiple of ``total_stride`` (8).
 
     :meth:`orbit_features` gives features that D4 permutes, out[g](h·x) = out[g h](x), as
     :meth:`ExactSymmetryEncoder.orbit_features <photossl.models.exact_symmetry.ExactSymmetryEncoder.orbit_features>`
@@ -186,7 +187,7 @@ class P4MEncoder(nn.Module):
 
     exactly_symmetric = True
 
-    def __init__(self, in_channels: int = 1, *, feature_dim: int = 256, fields: Sequence[int] = (8, 16, 32, 64)):
+    def __init__(self, in_channels: int = 1, *, feature_dim: int = 256, fields: Sequence[int] = (4, 8, 16, 32)):
         super().__init__()
         self.in_channels = positive_int("in_channels", in_channels)
         self.feature_dim = positive_int("feature_dim", feature_dim)
