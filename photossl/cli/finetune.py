@@ -87,7 +87,7 @@ def _split_size_default(name: str) -> str:
 @CONFIG.option("head", "Regression head.")
 @CONFIG.option("head_dims", "Hidden sizes of the MLP head, comma-separated.",
                parse=lambda text: _ints(text, "--head-dims"))
-@CONFIG.option("encoder", "Encoder trained from scratch: small, essl.")
+@CONFIG.option("encoder", "Encoder trained from scratch: small, essl, p4m (group convolutions, exactly D4-invariant).")
 @CONFIG.option("circular_padding", "Periodic convolutions.", "--circular-padding/--zero-padding")
 @CONFIG.option("exact_symmetry", "Network exactly invariant to rotations, mirrors and rolls (bands: equivariant); "
                                  "~8× cost.")

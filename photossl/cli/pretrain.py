@@ -48,7 +48,8 @@ def _split_list(value: str) -> list[str]:
 @CONFIG.option("lr", "Base learning rate.", default_text="photonics 1e-3; vision 0.03, 0.06 with essl, ×batch/256")
 @CONFIG.option("weight_decay", "Weight decay.", default_text="photonics 0; vision 5e-4")
 @CONFIG.option("warmup_epochs", "Linear warm-up before the cosine decay.", default_text="photonics 0; vision 10")
-@CONFIG.option("encoder", "small, essl (reference), resnet18, digits.", default_text="photonics small")
+@CONFIG.option("encoder", "small, essl (reference), p4m (group convolutions, exactly D4-invariant), resnet18, digits.",
+               default_text="photonics small")
 @CONFIG.option("circular_padding", "Periodic convolutions (small, essl).", "--circular-padding/--zero-padding")
 @CONFIG.option("exact_symmetry", "Encoder exactly invariant to rotations, mirrors and rolls (small, essl); ~8× cost.")
 @CONFIG.option("policy", "Symmetry preset: essl-gpm, essl-blob, equivariant-d4, none.")

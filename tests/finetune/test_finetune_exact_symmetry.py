@@ -145,9 +145,20 @@ def test_the_p4m_encoder_gives_the_same_exact_symmetry(tiny_data, tmp_path, cell
     assert min(_relative(y[:, table[label], :], y) for label in range(1, 8)) > 10 * TOL
 
 
-def test_pretraining_a_p4m_encoder_to_predict_d4_is_refused(tiny_data):
-    from photossl.training import make_config
+def test_a_p4m_encoder_pretrains_and_fine_tunes_but_cannot_predict_d4(tiny_data, tmp_path, cells):
+    from photossl.models import P4MEncoder
+    from photossl.training import load_pretrained, make_config, pretrain
 
     with pytest.raises(PhotosslError, match="'p4m' encoder is invariant"):
         make_config({"data": str(tiny_data), "method": "essl", "encoder": "p4m"})
-    make_config({"data": str(tiny_data), "method": "simclr", "encoder": "p4m"})
+    run = tmp_path / "p4m-run"
+    pretrain(make_config({"data": str(tiny_data), "method": "simclr", "encoder": "p4m", "epochs": 1, "batch_size": 32,
+                          "limit_samples": 32, "probe_every": 0, "progress": False, "threads": 1}), run)
+    encoder, config = load_pretrained(run)
+    assert config.encoder == "p4m" and isinstance(encoder, P4MEncoder)
+    ft = tmp_path / "from-p4m"
+    finetune(make_finetune_config({**BASE, "data": str(tiny_data), "pretrained": str(run), "exact_symmetry": False}),
+             ft)
+    model = load_finetuned(ft)
+    assert isinstance(model.encoder, P4MEncoder)
+    assert _relative(_standardised(model, _moved(cells, 6, (5, 1))), _standardised(model, cells)) <= TOL
