@@ -51,7 +51,7 @@ class FinetuneConfig:
     circular padding, cell sizes a multiple of 8); a 'bands' output is made exactly equivariant (k-points permute).
     A run pretrained with it keeps it whatever this key says. Costs about 8× an encoder pass. ``encoder: p4m`` (a
     p4m group-convolution network, :class:`photossl.models.P4MEncoder`) has the same exact symmetry by construction,
-    with weights shared among the eight operations, at 2–4× a plain 'small' pass.
+    with weights shared among the eight operations, at about 3× a plain 'small' pass.
     ``patience``: stop after that many epochs without a better validation error (0 = never stop early).
     ``max_steps``: at most this many optimiser steps; the run then has ``min(epochs, ceil(max_steps / steps per
     epoch))`` epochs and the cosine decays over those, so one setting serves every label budget of a study (large

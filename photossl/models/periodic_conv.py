@@ -83,6 +83,10 @@ def aps_phase(x: Tensor, stride: int) -> Tensor:
     are computed in float32 (≲ 1e-6 relative error) and, for the samples whose two largest norms lie within 1e-4 of
     each other, summed again in float64 (≈ 1e-15), so that rounding cannot flip the choice between components that
     differ. Components that are identical (a map with a translation symmetry) tie exactly and either is right.
+    Components that differ can also tie exactly: on two-valued cells, a component's norm only counts how often each
+    local pattern occurs, and two sub-grids can hold the same counts. Norms within 1e-9 of the largest are
+    compared again by :func:`_context_keys`, sums over neighbouring pixels that rolls, rotations, mirrors and
+    permutations of the channels leave unchanged. Only an exact tie in those too falls back to the (a, c) order.
 
     Shape: ``(B, C, H, W) -> (B, 2)`` long; ``H`` and ``W`` must be multiples of ``stride``.
     """
@@ -103,7 +107,39 @@ def aps_phase(x: Tensor, stride: int) -> Tensor:
                 norm[close] = torch.linalg.vector_norm(phases[close], dim=(1, 2, 4), dtype=torch.float64).reshape(
                     -1, stride * stride)
         choice = norm.argmax(1)  # the first maximum on ties
+        if stride * stride > 1 and norm.dtype == torch.float64:
+            top = norm.topk(2, dim=1).values
+            for b in torch.nonzero(top[:, 0] - top[:, 1] <= _TIE * top[:, 0]).flatten().tolist():
+                choice[b] = _break_tie(phases[b], norm[b], stride)
     return torch.stack([choice // stride, choice % stride], 1)
+
+
+_TIE = 1e-9
+
+
+def _context_keys(component: Tensor) -> list[float]:
+    """Sums of products of neighbouring pixels of one polyphase component (C, h, w), in float64: along the axes,
+    then along the diagonals. Each is unchanged by rolls, by D4 acting on the pixels and by permuting channels."""
+    c = component.double()
+    axes = (c * c.roll(1, -1)).sum() + (c * c.roll(1, -2)).sum()
+    diagonals = (c * c.roll((1, 1), (-2, -1))).sum() + (c * c.roll((1, -1), (-2, -1))).sum()
+    return [float(axes), float(diagonals)]
+
+
+def _break_tie(phases: Tensor, norm: Tensor, stride: int) -> int:
+    """Among the components of one sample whose norms lie within ``_TIE`` of the largest, the one with the largest
+    context keys (compared in turn, each within ``_TIE``); the first in (a, c) order if they all tie.
+    ``phases`` (C, h, s, w, s), ``norm`` (s²,) float64."""
+    best = float(norm.max())
+    candidates = [i for i in range(stride * stride) if float(norm[i]) >= best * (1 - _TIE)]
+    if len(candidates) > 1:
+        keys = {i: _context_keys(phases[:, :, i // stride, :, i % stride]) for i in candidates}
+        for k in range(2):
+            top = max(keys[i][k] for i in candidates)
+            candidates = [i for i in candidates if keys[i][k] >= top - _TIE * max(abs(top), 1e-300)]
+            if len(candidates) == 1:
+                break
+    return candidates[0]
 
 
 def aps_downsample(x: Tensor, stride: int) -> Tensor:

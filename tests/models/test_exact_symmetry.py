@@ -284,3 +284,16 @@ def test_orbit_average_checks_shapes():
         orbit_average(torch.zeros(4, 2, 3))
     with pytest.raises(PhotosslError, match="permutation must have shape"):
         orbit_average(torch.zeros(8, 2, 3), torch.zeros(8, 4, dtype=torch.long))
+
+
+def test_aps_breaks_exact_ties_between_different_components_the_same_way_at_every_roll():
+    """Two components of equal norm but different content (as two-valued cells can give): the choice must follow
+    the content, not the (a, c) order, or a roll would change it."""
+    a = torch.tensor([[1.0, 1.0], [0.0, 0.0]])  # norm² 2, neighbours along an axis
+    b = torch.tensor([[1.0, 0.0], [0.0, 1.0]])  # norm² 2, neighbours along a diagonal
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, 0::2, 0::2] = b  # first in (a, c) order
+    x[0, 0, 1::2, 1::2] = a
+    for roll in [(0, 0), (1, 0), (0, 1), (1, 1), (3, 2)]:
+        chosen = aps_downsample(torch.roll(x, roll, (-2, -1)), 2)[0, 0]
+        assert any(torch.equal(chosen, torch.roll(a, shift, (0, 1))) for shift in [(0, 0), (1, 0), (0, 1), (1, 1)])
