@@ -36,20 +36,6 @@ from photossl.symmetry import D4
 D4_ORDER = 8
 
 
-def d4_kernel_index(kernel_size: int) -> Tensor:
-    """Where each D4 element takes a k×k kernel's pixels, about its centre: (g·K).flatten()[i] = K.flatten()[idx[g, i]].
-
-    Shape: ``(8, k²)`` long, rows in D4 label order.
-    """
-    _check_kernel(kernel_size)
-    half = kernel_size // 2
-    positions = torch.arange(kernel_size * kernel_size, dtype=torch.float64).reshape(1, kernel_size, kernel_size)
-    centred = torch.roll(positions, (-half, -half), (-2, -1))  # the centre at pixel 0, where D4 acts
-    group = D4()
-    rows = [torch.roll(group.apply(centred, g), (half, half), (-2, -1)).flatten() for g in range(D4_ORDER)]
-    return torch.stack(rows).long()
-
-
 def d4_inverse_products() -> Tensor:
     """table[g, u] = label(g⁻¹ u), the group-axis index a group convolution reads for output g and input u.
 

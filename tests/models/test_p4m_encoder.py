@@ -13,11 +13,24 @@ from photossl.models import (
     build_encoder,
     is_exactly_symmetric,
 )
-from photossl.models.p4m_encoder import d4_inverse_products, d4_inverses, d4_kernel_index
+from photossl.models.p4m_encoder import d4_inverse_products, d4_inverses
 from photossl.symmetry import D4, vectorised_roll
 
 TOL = 1e-5
 GROUP = D4()
+
+
+def d4_kernel_index(kernel_size: int) -> torch.Tensor:
+    """Where each D4 element takes a k×k kernel's pixels, about its centre: (g·K).flatten()[i] = K.flatten()[idx[g, i]].
+
+    Shape: ``(8, k²)`` long, rows in D4 label order.
+    """
+    half = kernel_size // 2
+    positions = torch.arange(kernel_size * kernel_size, dtype=torch.float64).reshape(1, kernel_size, kernel_size)
+    centred = torch.roll(positions, (-half, -half), (-2, -1))  # the centre at pixel 0, where D4 acts
+    group = GROUP
+    rows = [torch.roll(group.apply(centred, g), (half, half), (-2, -1)).flatten() for g in range(8)]
+    return torch.stack(rows).long()
 
 
 @pytest.fixture(autouse=True)
