@@ -79,8 +79,10 @@ def plan_cheap_label(config: StudyConfig, label: str, stage: FinetuneConfig, sou
         raise PhotosslError(f"method '{label}': {err}") from None
     rough_values = rough.to_dict()
     shared = {k: v for k, v in settings(run).items() if k != "label"}  # labels with the same settings share the run
-    key = _sha({"rough": rough_values, "split": [config.split_seed, config.n_test, config.n_validation],
-                "finetune": shared})[:8]
+    # The split is the data folder's own (its path is in the settings), whatever sizes the config asked it for: so
+    # the tuning study, which reads that split as it is (sizes None), names its candidates as the study names them,
+    # and the study reuses the chosen candidate's run. The key keeps that shape so that runs on disk keep their names.
+    key = _sha({"rough": rough_values, "split": [config.split_seed, None, None], "finetune": shared})[:8]
     return PretrainJob(f"{CHEAP_LABEL}-{key}", RoughLabelRun(run, rough, f"{rough.preset}-{_sha(rough_values)[:8]}"),
                        kind=CHEAP_LABEL)
 
@@ -135,6 +137,9 @@ def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any
     from photossl.data.splits import DatasetSplits, save_splits
     from photossl.finetune import resolve_splits
 
+    if all((run_dir / name).exists() for name in (MODEL_FILE, METRICS_FILE, COST_FILE)):
+        log(f"pretrain {job.name}: already trained")  # e.g. by the tuning study, whose rough labels live with it
+        return json.loads((run_dir / COST_FILE).read_text())
     config = plan.config
     rough_config = job.config.rough
     rough_dir = plan.out / "rough" / job.config.rough_dir

@@ -50,7 +50,25 @@ def test_cheap_label_study_runs_records_label_cost_and_resumes(tiny_study, tmp_p
     assert summary["cells"]["skipped"] == 4 and summary["label_cost"]["cheap-label"] == cost
     assert file_sha256(run / "model.pt") == model_sha and (run / "model.pt").stat().st_mtime_ns == mtime
     assert any("already trained" in m for m in messages)
-    assert any("(0 cells labelled now)" in m for m in messages)
+    assert not any(m.startswith("rough labels:") for m in messages)
+
+
+def test_a_tuned_study_reuses_the_chosen_candidates_rough_label_run(tiny_study, tmp_path):
+    out = tmp_path / "study"
+    messages: list[str] = []
+    tuning = {"budget": 8, "trials": 2, "space": {"pretrain.lr": [1e-4, 3e-3]}}
+    summary = run_study(make_study_config(_config(tiny_study, budgets=[16], tuning=tuning)), out,
+                        echo=messages.append)
+    assert summary["cells"]["failed"] == 0, summary["failed_cells"]
+    runs = sorted(p.name for p in (out / "pretrain").iterdir())
+    assert len(runs) == 2 and all(name.startswith("cheap-label-") for name in runs)  # one per candidate, no third
+    (job,) = summary["pretraining"]
+    assert job in runs
+    chose = next(k for k, m in enumerate(messages) if m.startswith("tuning cheap-label: chose"))
+    after = messages[chose:]
+    assert f"pretrain {job}: already trained" in after
+    assert not any(m.startswith("rough labels:") for m in after)  # the study proper labels nothing again
+    assert not (out / "rough").exists()
 
 
 def test_cheap_label_options_are_checked_at_once(tiny_study, tmp_path):
