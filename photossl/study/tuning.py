@@ -185,9 +185,11 @@ def run_tuning(config: StudyConfig, out: str | Path, data: str | Path | None, ru
         f"{', '.join(map(str, tuning.seeds))}; selection on the validation cells only")
     summary = run_study(study, plan.out / "tuning", plan.data_dir, echo=echo)
     metric = summary.get("metric") or "dos_rel_l1"
+    if only is not None:  # the other methods' candidates as they stand on disk: their finished choice holds here too
+        _, trials = tuning_study_config(config, tuning, plan.data_dir, None, shared)
     cells = plan.out / "tuning" / "cells"
     records = {trial: [read_cell(cells / f"{Cell(trial, tuning.budget, seed).id}.json") or {"status": "missing"}
-                       for seed in tuning.seeds] for trial in study.methods}
+                       for seed in tuning.seeds] for pairs in trials.values() for trial, _ in pairs}
     chosen = choose(trials, records, metric)
     write_json_atomic(plan.out / "tuning" / "chosen.json", {
         "budget": tuning.budget, "seeds": tuning.seeds, "trials_per_method": tuning.trials, "space": tuning.space,

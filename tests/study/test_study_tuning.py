@@ -114,3 +114,7 @@ def test_a_tuned_study_runs_the_candidates_applies_the_choice_and_resumes(tiny_s
     again = run_study(make_study_config(tiny_study(methods=["supervised", "simclr"], budgets=[16], seeds=[0],
                                                    tuning={"budget": 8, "trials": 2, "space": space})), out)
     assert again["cells"]["ran"] == 0 and again["cells"]["skipped"] == 2
+    # a run of some methods keeps the others' choice: their settings, encoders and table stay the chosen ones
+    run_study(config, out, only=["supervised"])
+    assert json.loads((out / "tuning" / "chosen.json").read_text())["methods"] == chosen["methods"]
+    assert yaml.safe_load((out / "study.yaml").read_text())["method_options"] == written["method_options"]
