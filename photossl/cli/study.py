@@ -24,7 +24,7 @@ CONFIG = ConfigOptions("photossl.study.config", "StudyConfig")
 @CONFIG.option("progress", "Progress bars (overrides the config).", show_default=False)
 @click.option("--only", default=None, metavar="LABELS",
               help="Run only these methods (comma-separated labels); the table and figures still cover every finished "
-                   "cell. Lets several processes share one study folder once its data is ready.")
+                   "cell. Lets several processes share one study folder (while one writes the data, the others wait).")
 @CONFIG.option("scheduler", "Dask scheduler whose workers run the data's chunks, the pretraining runs and the "
                             "cells (they must see the study folder and the data on a shared file system; needs "
                             "photossl[dask]). Overrides the config's 'scheduler'.", metavar="tcp://HOST:PORT")

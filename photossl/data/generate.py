@@ -344,6 +344,7 @@ def generate_dataset(
     log=None,
     scheduler: str | None = None,
     label_cells=None,
+    wait_for_writer: bool = False,
 ) -> GenerateResult:
     """Generate (or resume) the dataset ``config`` in directory ``out``.
 
@@ -363,6 +364,8 @@ def generate_dataset(
         label_cells: indices of the cells whose labels are wanted (None: every cell). The others are stored with
             NaN labels (the first cell of each chunk is labelled anyway); chunks already holding the wanted labels
             are kept, and chunks missing some are relabelled with the union of both sets.
+        wait_for_writer: when another live process writes to ``out``, wait for it to finish (then resume from what it
+            wrote) instead of refusing.
 
     Returns:
         GenerateResult. Raises PhotosslError for refused runs (another config, a live lock, a corrupt chunk).
@@ -404,7 +407,7 @@ def generate_dataset(
 
     t0 = time.perf_counter()
     own_manifest = out / manifest_name(shard_tuple)
-    with WriterLock(out / lock_name(shard_tuple), on_warning=lambda m: say(f"Warning: {m}")):
+    with WriterLock(out / lock_name(shard_tuple), on_warning=lambda m: say(f"Warning: {m}"), wait=wait_for_writer):
         recorded = _check_existing(out, config)
         remove_dead_tmp_files(chunks_dir)
         index, count = shard_tuple or (0, 1)

@@ -20,6 +20,7 @@ import json
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,16 +144,26 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+class _LiveWriter(Exception):
+    """The lock is held by a writer that may still be running: ``who`` says which."""
+
+    def __init__(self, who: str):
+        super().__init__(who)
+        self.who = who
+
+
 class WriterLock:
     """An exclusive lock file (created with O_CREAT | O_EXCL) holding the writer's pid and host.
 
     A lock left by a dead process on this host is taken over (``on_warning`` is told); a lock held by a live process
-    or by another host is refused with a PhotosslError that names the file to delete if no writer is running.
+    or by another host is refused with a PhotosslError that names the file to delete if no writer is running, or,
+    with ``wait``, waited for (``on_warning`` is told once), checking every ``poll`` seconds.
     """
 
-    def __init__(self, path: str | Path, on_warning=None):
+    def __init__(self, path: str | Path, on_warning=None, wait: bool = False, poll: float = 2.0):
         self.path = Path(path)
         self.on_warning = on_warning or (lambda message: print(f"Warning: {message}", file=sys.stderr))
+        self.wait, self.poll = wait, poll
         self._held = False
 
     def _create(self) -> bool:
@@ -171,6 +182,21 @@ class WriterLock:
         return True
 
     def acquire(self) -> WriterLock:
+        told = False
+        while True:
+            try:
+                return self._acquire_once()
+            except _LiveWriter as writer:
+                busy = f"another photossl generate ({writer.who}) is writing to {self.path.parent}"
+                if not self.wait:
+                    raise PhotosslError(f"{busy}; if it is no longer running, delete {self.path} and rerun") from None
+                if not told:
+                    self.on_warning(f"{busy}; waiting for it to finish (if it is no longer running, delete "
+                                    f"{self.path})")
+                    told = True
+                time.sleep(self.poll)
+
+    def _acquire_once(self) -> WriterLock:
         for _ in range(3):
             if self._create():
                 self._held = True
@@ -196,10 +222,7 @@ class WriterLock:
                 self.on_warning(f"took over the stale lock {self.path} of process {pid}, which is no longer running")
                 continue
             where = "this host" if host == socket.gethostname() else f"host {host}"
-            raise PhotosslError(
-                f"another photossl generate (pid {pid} on {where}) is writing to {self.path.parent}; "
-                f"if it is no longer running, delete {self.path} and rerun"
-            )
+            raise _LiveWriter(f"pid {pid} on {where}")
         raise PhotosslError(f"could not take the lock {self.path}; another writer keeps replacing it")
 
     def release(self) -> None:

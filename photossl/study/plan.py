@@ -224,8 +224,10 @@ def prepare_data(plan: StudyPlan, data: str | Path | None, log: Callable[[str], 
         values = dict(config.generate)
         generate_config = preset_config(values.pop("preset", "sibcl-p1"), **values)
         wanted = needed_label_cells(plan, generate_config.n_cells) if config.label_cells == "needed" else None
+        # Several `--only` processes may start on one study folder at once: the later ones wait for the data.
         result = generate_dataset(generate_config, plan.data_dir, workers=config.generate_workers,
-                                  progress=config.progress, log=log, scheduler=config.scheduler, label_cells=wanted)
+                                  progress=config.progress, log=log, scheduler=config.scheduler, label_cells=wanted,
+                                  wait_for_writer=True)
         unlabelled = f", {result.cells_unlabelled} without labels" if result.cells_unlabelled else ""
         log(f"data: {plan.data_dir} ({result.cells_written} cells generated, {result.cells_reused} reused"
             f"{unlabelled}, {result.seconds:.0f} s)")

@@ -169,7 +169,8 @@ def run_study(config: StudyConfig, out: str | Path, data: str | Path | None = No
 
     ``data`` overrides the config's data source. ``echo`` receives one-line progress messages. ``only``: run the
     pretraining and cells of these method labels alone (several processes or machines sharing STUDY can each take
-    some methods once the data is ready); the table, figures and diagnostics cover every finished cell and run.
+    some methods; while one writes the data the others wait); the table, figures and diagnostics cover every finished
+    cell and run.
     Finished cells whose settings changed are refused (nothing runs) unless ``rerun_changed``, which replaces them.
     """
     import yaml

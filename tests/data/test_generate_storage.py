@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -166,6 +167,22 @@ def test_lock_refuses_a_live_writer_and_takes_over_a_dead_one(tmp_path):
     lock_path.write_text("")
     with pytest.raises(PhotosslError, match="unreadable"):
         WriterLock(lock_path).acquire()
+
+
+def test_a_waiting_lock_takes_over_when_the_live_writer_is_done(tmp_path):
+    lock_path = tmp_path / "generate.lock"
+    writer = WriterLock(lock_path).acquire()
+    told, taken = [], []
+    waiter = threading.Thread(
+        target=lambda: taken.append(WriterLock(lock_path, on_warning=told.append, wait=True, poll=0.01).acquire()))
+    waiter.start()
+    time.sleep(0.3)
+    assert waiter.is_alive() and not taken  # the writer is alive: it waits, checking again and again
+    writer.release()
+    waiter.join(30)
+    assert taken and json.loads(lock_path.read_text())["pid"] == os.getpid()
+    taken[0].release()
+    assert len(told) == 1 and "waiting for it to finish" in told[0] and str(lock_path) in told[0]
 
 
 def test_bundled_dataset():

@@ -1,8 +1,11 @@
 """Where a study's data come from: a dataset it generates (and resumes), or an external one that it never writes to."""
 
 import json
+import threading
+import time
 
 from photossl.data.splits import load_splits
+from photossl.data.storage import WriterLock, lock_name
 from photossl.study import make_study_config, run_study
 
 
@@ -23,6 +26,25 @@ def test_generated_data_are_made_once_and_reused(tmp_path, tiny_settings):
     run_study(config, out, echo=messages.append)
     assert any("0 cells generated, 40 reused" in m for m in messages)
     assert json.loads((out / "summary.json").read_text())["cells"]["skipped"] == 1
+
+
+def test_a_study_waits_for_another_process_writing_its_data(tmp_path, tiny_settings):
+    # e.g. two `--only` processes started together on a new study folder
+    generate = {"preset": "sibcl-p1", "n_cells": 40, "chunk_size": 20, "targets": ["dos"], **tiny_settings}
+    config = make_study_config(_ridge_only(generate=generate, generate_workers=1, n_test=8, n_validation=8))
+    out = tmp_path / "study"
+    (out / "data").mkdir(parents=True)
+    messages, summaries = [], []
+    with WriterLock(out / "data" / lock_name(None)):  # held by "another writer", alive
+        study = threading.Thread(target=lambda: summaries.append(run_study(config, out, echo=messages.append)))
+        study.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("waiting for it to finish" in m for m in messages):
+            time.sleep(0.05)
+        assert study.is_alive() and not (out / "data" / "manifest.json").exists()
+    study.join(120)
+    assert summaries and summaries[0]["cells"]["ran"] == 1
+    assert sum("waiting for it to finish" in m for m in messages) == 1
 
 
 def test_external_data_stay_untouched_when_the_study_sets_its_split(study_data, tmp_path):
