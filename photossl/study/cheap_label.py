@@ -113,9 +113,14 @@ def run_cheap_label_job(plan: StudyPlan, job: PretrainJob, log: Callable[[str], 
 def mark_finished_cheap_label(plan: StudyPlan, job: PretrainJob) -> None:
     """Mark ``job`` ok when another process finished it (its model, metrics and label cost are there)."""
     run_dir = plan.pretrain_dir / job.name
-    if job.status == "pending" and all((run_dir / name).exists() for name in (MODEL_FILE, METRICS_FILE, COST_FILE)):
+    if job.status == "pending" and _finished(run_dir):
         job.status = "ok"
         job.checkpoint_sha256 = file_sha256(run_dir / MODEL_FILE)
+
+
+def _finished(run_dir: Path) -> bool:
+    """Whether the rough-label run in ``run_dir`` has its model, metrics and label cost."""
+    return all((run_dir / name).exists() for name in (MODEL_FILE, METRICS_FILE, COST_FILE))
 
 
 def label_costs(plan: StudyPlan) -> dict[str, dict]:
@@ -137,7 +142,7 @@ def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any
     from photossl.data.splits import DatasetSplits, save_splits
     from photossl.finetune import resolve_splits
 
-    if all((run_dir / name).exists() for name in (MODEL_FILE, METRICS_FILE, COST_FILE)):
+    if _finished(run_dir):
         log(f"pretrain {job.name}: already trained")  # e.g. by the tuning study, whose rough labels live with it
         return json.loads((run_dir / COST_FILE).read_text())
     config = plan.config
