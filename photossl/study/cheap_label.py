@@ -11,8 +11,10 @@ the exact labels' so that "budget + equivalent labels" can be compared.
    ``metrics.json`` exists. No exact label is read to train or select it.
 3. ``label_cost.json`` there: solver CPU seconds per rough label (recorded when the rough labels were generated),
    for the pool, and per exact label (recorded when the exact data were generated, else measured on a few cells);
-   rough_equivalent_labels = rough pool cost / exact cost per label. Also the rough labels' DOS error against the
-   exact ones and the rough-label network's error, both on the validation cells.
+   rough_equivalent_labels = pool size / the exact-over-rough cost ratio measured side by side on the same cells
+   (two timings recorded at different times, maybe on different machines or under different load, give only
+   ``rough_equivalent_labels_from_recorded``). Also the rough labels' DOS error against the exact ones and the
+   rough-label network's error, both on the validation cells.
 The fine-tuning cells then start from that run (encoder, and head and target scaling, since the target is the same),
 with the encoder at ``lr * encoder_lr_scale`` as for pretrained encoders.
 """
@@ -130,10 +132,28 @@ def label_costs(plan: StudyPlan) -> dict[str, dict]:
         path = plan.pretrain_dir / job.name / COST_FILE
         if job.kind != CHEAP_LABEL or not path.exists():
             continue
-        record = json.loads(path.read_text())
+        record = with_side_by_side_equivalent(json.loads(path.read_text()))
         for label in job.labels:
             costs[label] = record
     return costs
+
+
+def with_side_by_side_equivalent(record: dict[str, Any]) -> dict[str, Any]:
+    """A label-cost record whose ``rough_equivalent_labels`` uses the cost ratio measured side by side.
+
+    Records written before that rule counted the pool with the two recorded timings; they keep that figure as
+    ``rough_equivalent_labels_from_recorded``. A record already in the current form is returned unchanged.
+    """
+    if "rough_equivalent_labels_from_recorded" in record or "cost_ratio_measured_together" not in record:
+        return record
+    updated = {}
+    for key, value in record.items():
+        if key == "rough_equivalent_labels":
+            updated[key] = record["n_pool"] / record["cost_ratio_measured_together"]["exact_over_rough"]
+            updated["rough_equivalent_labels_from_recorded"] = value
+        else:
+            updated[key] = value
+    return updated
 
 
 # ---------------------------------------------------------------------------------------------------- the steps
@@ -144,7 +164,7 @@ def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any
 
     if _finished(run_dir):
         log(f"pretrain {job.name}: already trained")  # e.g. by the tuning study, whose rough labels live with it
-        return json.loads((run_dir / COST_FILE).read_text())
+        return with_side_by_side_equivalent(json.loads((run_dir / COST_FILE).read_text()))
     config = plan.config
     rough_config = job.config.rough
     rough_dir = plan.out / "rough" / job.config.rough_dir
@@ -162,7 +182,7 @@ def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any
     else:
         finetune(run, run_dir, overwrite=True, echo=log)
     if (run_dir / COST_FILE).exists():
-        return json.loads((run_dir / COST_FILE).read_text())
+        return with_side_by_side_equivalent(json.loads((run_dir / COST_FILE).read_text()))
     cost = _label_cost(plan, job, rough, splits)
     write_json_atomic(run_dir / COST_FILE, cost)
     return cost
@@ -198,7 +218,10 @@ def _label_cost(plan: StudyPlan, job: PretrainJob, rough, splits) -> dict[str, A
         "exact_per_label_solver_s": exact_cost,
         "exact_cost_source": ("recorded when the exact data were generated" if recorded
                               else f"measured on {min(COST_SAMPLE_CELLS, exact.n_cells)} cells"),
-        "rough_equivalent_labels": rough_cost * n_pool / exact_cost,
+        # Two timings taken at different times (and maybe machines) would mix in the load of each: the pool is
+        # counted with the ratio measured on the same cells, one after the other.
+        "rough_equivalent_labels": n_pool * sample_rough / sample_exact,
+        "rough_equivalent_labels_from_recorded": rough_cost * n_pool / exact_cost,
         "cost_ratio_measured_together": {"cells": min(COST_SAMPLE_CELLS, exact.n_cells),
                                          "exact_per_label_solver_s": sample_exact,
                                          "rough_per_label_solver_s": sample_rough,

@@ -8,6 +8,7 @@ import pytest
 from photossl.data.storage import file_sha256
 from photossl.errors import PhotosslError
 from photossl.study import make_study_config, run_study
+from photossl.study.cheap_label import with_side_by_side_equivalent
 from photossl.study.plan import plan_study
 
 ROUGH = {"grid_size": 5}  # rougher than the tiny data's 7 x 7 grid with |G| <= 3: |G| <= 2 on 5 x 5 points
@@ -30,8 +31,13 @@ def test_cheap_label_study_runs_records_label_cost_and_resumes(tiny_study, tmp_p
     assert cost["n_pool"] == 64 and cost["rough_recipe"]["grid_size"] == 5
     assert cost["rough_per_label_solver_s"] > 0 and cost["exact_per_label_solver_s"] > 0
     assert cost["rough_pool_solver_s"] == pytest.approx(64 * cost["rough_per_label_solver_s"])
-    assert cost["rough_equivalent_labels"] == pytest.approx(cost["rough_pool_solver_s"]
-                                                            / cost["exact_per_label_solver_s"])
+    # the pool counted with the cost ratio measured side by side, not with two timings taken apart
+    together = cost["cost_ratio_measured_together"]
+    assert together["exact_over_rough"] == pytest.approx(together["exact_per_label_solver_s"]
+                                                         / together["rough_per_label_solver_s"])
+    assert cost["rough_equivalent_labels"] == pytest.approx(64 / together["exact_over_rough"])
+    assert cost["rough_equivalent_labels_from_recorded"] == pytest.approx(cost["rough_pool_solver_s"]
+                                                                          / cost["exact_per_label_solver_s"])
     assert cost["exact_cost_source"] == "recorded when the exact data were generated"
     assert 0 < cost["rough_labels_validation_error"] < 1 and 0 < cost["pretrained_validation_error"] < 1
 
@@ -85,3 +91,15 @@ def test_cheap_label_options_are_checked_at_once(tiny_study, tmp_path):
     study_key["method_options"]["cheap-label"]["pretrain"] = {"budget": 8}
     with pytest.raises(PhotosslError, match="pretrain key 'budget'"):
         make_study_config(study_key)
+
+
+def test_an_older_label_cost_record_counts_the_pool_with_the_side_by_side_ratio():
+    older = {"n_pool": 5500, "rough_pool_solver_s": 97.4, "exact_per_label_solver_s": 0.2756,
+             "rough_equivalent_labels": 353.4,
+             "cost_ratio_measured_together": {"cells": 16, "exact_over_rough": 12.1}, "n_validation": 500}
+    record = with_side_by_side_equivalent(older)
+    assert record["rough_equivalent_labels"] == pytest.approx(5500 / 12.1)
+    assert record["rough_equivalent_labels_from_recorded"] == 353.4
+    assert list(record)[3:5] == ["rough_equivalent_labels", "rough_equivalent_labels_from_recorded"]
+    assert older["rough_equivalent_labels"] == 353.4  # the record read is not changed in place
+    assert with_side_by_side_equivalent(record) == record
