@@ -12,9 +12,9 @@ the exact labels' so that "budget + equivalent labels" can be compared.
 3. ``label_cost.json`` there: solver CPU seconds per rough label (recorded when the rough labels were generated),
    for the pool, and per exact label (recorded when the exact data were generated, else measured on a few cells);
    rough_equivalent_labels = pool size / the exact-over-rough cost ratio measured side by side on the same cells
-   (two timings recorded at different times, maybe on different machines or under different load, give only
-   ``rough_equivalent_labels_from_recorded``). Also the rough labels' DOS error against the exact ones and the
-   rough-label network's error, both on the validation cells.
+   (:func:`photossl.data.rough.measure_cost_ratio`). Two timings recorded at different times, maybe on different
+   machines or under different load, give only ``rough_equivalent_labels_from_recorded``. Also the rough labels'
+   DOS error against the exact ones and the rough-label network's error, both on the validation cells.
 The fine-tuning cells then start from that run (encoder, and head and target scaling, since the target is the same),
 with the encoder at ``lr * encoder_lr_scale`` as for pretrained encoders.
 """
@@ -191,18 +191,17 @@ def _run(plan: StudyPlan, job: PretrainJob, run_dir: Path, log) -> dict[str, Any
 def _label_cost(plan: StudyPlan, job: PretrainJob, rough, splits) -> dict[str, Any]:
     """Solver CPU seconds of both fidelities, and the rough labels' and the rough-label network's validation error."""
     from photossl.data.generate import GenerateConfig
-    from photossl.data.rough import dataset_generate_config, label_cpu_per_cell, measure_label_cost
+    from photossl.data.rough import dataset_generate_config, label_cpu_per_cell, measure_cost_ratio
 
     polarization = rough.config.polarizations[0]
     exact = dataset_generate_config(plan.data_dir)
     # The exact labels of this target alone (one polarization, as the rough ones).
     exact_one = build_config(GenerateConfig, {**exact.to_dict(), "targets": list(rough.config.targets),
                                               "polarizations": [polarization]})
-    sample_exact = measure_label_cost(exact_one, COST_SAMPLE_CELLS)
-    sample_rough = measure_label_cost(rough.config, COST_SAMPLE_CELLS)
+    together = measure_cost_ratio(exact_one, rough.config, COST_SAMPLE_CELLS)
     recorded = label_cpu_per_cell(plan.data_dir) if tuple(exact.polarizations) == (polarization,) else None
-    exact_cost = recorded[0] if recorded else sample_exact
-    rough_cost = rough.cpu_s_per_cell if rough.cpu_s_per_cell is not None else sample_rough
+    exact_cost = recorded[0] if recorded else together.exact_per_label_s
+    rough_cost = rough.cpu_s_per_cell if rough.cpu_s_per_cell is not None else together.rough_per_label_s
     n_pool = int(len(splits.pretrain))
     errors = _validation_errors(plan, job, rough.path, splits)
     return {
@@ -217,15 +216,16 @@ def _label_cost(plan: StudyPlan, job: PretrainJob, rough, splits) -> dict[str, A
         "rough_pool_solver_s": rough_cost * n_pool,
         "exact_per_label_solver_s": exact_cost,
         "exact_cost_source": ("recorded when the exact data were generated" if recorded
-                              else f"measured on {min(COST_SAMPLE_CELLS, exact.n_cells)} cells"),
+                              else f"measured on {together.cells} cells"),
         # Two timings taken at different times (and maybe machines) would mix in the load of each: the pool is
-        # counted with the ratio measured on the same cells, one after the other.
-        "rough_equivalent_labels": n_pool * sample_rough / sample_exact,
+        # counted with the ratio measured on the same cells, side by side.
+        "rough_equivalent_labels": n_pool / together.exact_over_rough,
         "rough_equivalent_labels_from_recorded": rough_cost * n_pool / exact_cost,
-        "cost_ratio_measured_together": {"cells": min(COST_SAMPLE_CELLS, exact.n_cells),
-                                         "exact_per_label_solver_s": sample_exact,
-                                         "rough_per_label_solver_s": sample_rough,
-                                         "exact_over_rough": sample_exact / sample_rough},
+        "cost_ratio_measured_together": {"cells": together.cells, "rounds": together.rounds,
+                                         "exact_per_label_solver_s": together.exact_per_label_s,
+                                         "rough_per_label_solver_s": together.rough_per_label_s,
+                                         "exact_over_rough": together.exact_over_rough,
+                                         "exact_over_rough_per_round": list(together.per_round)},
         **errors,
     }
 

@@ -13,6 +13,7 @@ from photossl.data.rough import (
     dataset_generate_config,
     generate_rough_dataset,
     label_cpu_per_cell,
+    measure_cost_ratio,
     measure_label_cost,
     rough_config,
 )
@@ -77,6 +78,14 @@ def test_rough_dataset_holds_the_same_cells_records_its_cost_and_resumes(small_d
     assert again.cells_written == 0 and {p.name: file_sha256(p) for p in (out / "chunks").iterdir()} == shas
     assert again.cpu_s_per_cell == made.cpu_s_per_cell  # the recorded cost survives a resume
     assert 0 < measure_label_cost(config, 2)
+
+    ratio = measure_cost_ratio(exact, config, n_cells=3, rounds=3)
+    assert ratio.cells == 3 and ratio.rounds == 3 and len(ratio.per_round) == 3
+    assert ratio.exact_over_rough == sorted(ratio.per_round)[1] > 1  # 7 x 7 k-points, |G| <= 3 against 5 x 5
+    assert ratio.exact_per_label_s > ratio.rough_per_label_s > 0
+    assert measure_cost_ratio(exact, config, n_cells=100, rounds=1).cells == exact.n_cells
+    with pytest.raises(PhotosslError, match="at least one cell and one round"):
+        measure_cost_ratio(exact, config, rounds=0)
 
     other = tmp_path / "other-cells"  # a dataset of other cells is refused
     with pytest.raises(PhotosslError, match="does not hold the cells"):
