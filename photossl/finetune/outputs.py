@@ -1,6 +1,7 @@
 """The files of a fine-tuning run folder FT: ``metrics.json`` (written last: its presence marks a finished run),
 ``history.csv``, ``indices.json``, ``config.yaml``, and the network's ``model.pt``, which
-:func:`photossl.finetune.load_finetuned` reads back."""
+:func:`photossl.finetune.load_finetuned` reads back. While a network trains, ``resume.pt`` holds its latest saved
+epoch (:mod:`photossl.finetune.resume`); it is removed once ``metrics.json`` is written."""
 
 from __future__ import annotations
 

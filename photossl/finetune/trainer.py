@@ -1,7 +1,8 @@
 """Fine-tune an encoder and a regression head on a label budget; select on validation; score the test set once.
 
 The run writes the folder :mod:`~photossl.finetune.outputs` describes; a classical baseline
-(:mod:`~photossl.finetune.baselines`) takes the network's place when ``baseline`` is set.
+(:mod:`~photossl.finetune.baselines`) takes the network's place when ``baseline`` is set. A network run killed while
+it trains goes on from its latest saved epoch when started again (:mod:`~photossl.finetune.resume`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from photossl.finetune.outputs import (
     write_history,
 )
 from photossl.finetune.predict import FinetunedModel
+from photossl.finetune.resume import RESUME_FILE, EpochState, ResumeFile
 from photossl.finetune.scaling import TargetScaler
 from photossl.finetune.start import INIT_STREAM, start_encoder, start_record
 from photossl.finetune.targets import TargetInfo
@@ -62,7 +64,10 @@ def finetune(config: FinetuneConfig, out: str | Path, overwrite: bool = False, e
                 record = fit_classical(config, data, out, echo)
             else:
                 record = _finetune_network(config, data, out, select_device(config.device), echo)
-            return complete_run(config, data, record, out, time.perf_counter() - started)
+            before = record.get("wall_time_before_resume_s", 0.0)
+            record = complete_run(config, data, record, out, time.perf_counter() - started + before)
+            (out / RESUME_FILE).unlink(missing_ok=True)  # after metrics.json: a kill in between only resumes again
+            return record
     except BaseException:
         if created:  # a run that failed before writing anything leaves no empty folder behind
             try:
@@ -94,6 +99,8 @@ class NetworkSetup:
     epochs: int
     generator: torch.Generator
     start_best: tuple | None
+    resumed_at_epoch: int = 0
+    elapsed_before_s: float = 0.0
 
 
 def setup_network(config: FinetuneConfig, data: FinetuneData, device: torch.device, echo) -> NetworkSetup:
@@ -146,12 +153,17 @@ def make_schedule(config: FinetuneConfig, optimizer: torch.optim.Optimizer, epoc
 def _finetune_network(config: FinetuneConfig, data: FinetuneData, out: Path, device: torch.device,
                       echo) -> dict[str, Any]:
     run = setup_network(config, data, device, echo)
-    best, history = train_network(config, run, device)
+    best, history = train_network(config, run, device, ResumeFile(out / RESUME_FILE, config, echo=echo))
     return finish_network(config, data, run, best, history, out, device, echo)
 
 
-def train_network(config: FinetuneConfig, run: NetworkSetup, device: torch.device) -> tuple[tuple, list[dict]]:
-    """Train one network alone: (best = (validation error, epoch, state, metrics), history rows)."""
+def train_network(config: FinetuneConfig, run: NetworkSetup, device: torch.device,
+                  resume: ResumeFile | None = None) -> tuple[tuple, list[dict]]:
+    """Train one network alone: (best = (validation error, epoch, state, metrics), history rows).
+
+    ``resume``: go on from its saved epoch when it holds one of this run, and save there as training goes
+    (:mod:`photossl.finetune.resume`); ``run.resumed_at_epoch`` and ``run.elapsed_before_s`` then say so.
+    """
     model, scaler, augment, train, val, target = run.model, run.scaler, run.augment, run.train, run.val, run.target
     optimizer = make_optimizer(config, run.groups)
     n = train.images.shape[0]
@@ -162,8 +174,14 @@ def train_network(config: FinetuneConfig, run: NetworkSetup, device: torch.devic
 
     history: list[dict[str, Any]] = []
     best = run.start_best or (math.inf, 0, None, None)  # (validation error, epoch, model state, validation metrics)
-    bar = tqdm(range(epochs), desc=f"finetune {config.method} b={config.budget} s={config.seed}",
-               disable=not config.progress, leave=False, dynamic_ncols=True)
+    first = 0
+    saved = resume.restore(model, optimizer, schedule, generator) if resume is not None else None
+    if saved is not None:
+        first, best, history = saved.epoch, saved.best, saved.history
+        run.resumed_at_epoch, run.elapsed_before_s = saved.epoch, saved.elapsed_s
+    started = time.perf_counter()
+    bar = tqdm(range(first, epochs), desc=f"finetune {config.method} b={config.budget} s={config.seed}",
+               disable=not config.progress, leave=False, dynamic_ncols=True, initial=first, total=epochs)
     for epoch in bar:
         tick = time.perf_counter()
         model.train()
@@ -194,6 +212,9 @@ def train_network(config: FinetuneConfig, run: NetworkSetup, device: torch.devic
         bar.set_postfix(val=f"{error:.4g}", best=f"{best[0]:.4g}@{best[1]}", refresh=False)
         if config.patience and epoch + 1 - best[1] >= config.patience:
             break
+        if resume is not None and epoch + 1 < epochs:
+            resume.save_if_due(EpochState(epoch + 1, best, history, run.elapsed_before_s + time.perf_counter()
+                                          - started), model, optimizer, schedule, generator)
     bar.close()
     return best, history
 
@@ -226,4 +247,6 @@ def finish_network(config: FinetuneConfig, data: FinetuneData, run: NetworkSetup
         "stopped_early": len(history) < run.epochs,
         "pretrained": run.pretrain_record,
         "device": str(device),
+        **({"resumed_at_epoch": run.resumed_at_epoch, "wall_time_before_resume_s": round(run.elapsed_before_s, 3)}
+           if run.resumed_at_epoch else {}),
     }
