@@ -53,8 +53,10 @@ def _kill_at_validation(monkeypatch, call: int):
     return lambda: monkeypatch.setattr(trainer_module, "evaluate", evaluate)
 
 
-def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_run(tiny_data, tmp_path, save_every_epoch, monkeypatch):
-    config = _config(tiny_data)
+@pytest.mark.parametrize("exact_symmetry", [False, True], ids=["plain", "exact-symmetry"])
+def test_a_killed_run_resumes_and_ends_as_an_uninterrupted_run(tiny_data, tmp_path, save_every_epoch, monkeypatch,
+                                                                exact_symmetry):
+    config = _config(tiny_data, exact_symmetry=exact_symmetry)
     finetune(config, tmp_path / "whole")
     assert not (tmp_path / "whole" / RESUME_FILE).exists()  # removed once the run finished
     whole = _outcome(tmp_path / "whole")
