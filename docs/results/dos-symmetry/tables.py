@@ -1,5 +1,6 @@
 """Print this folder's tables (markdown) from its records: test error per method and budget, error cuts against the
-network from scratch and against SimCLR, labels to reach the 3200-label error, the tuning's candidates and choices,
+network from scratch and against SimCLR, labels to reach the 3200-label error (photossl's label saving on the
+finished cells' means over seeds), the tuning's candidates and choices,
 where each method's cells ran, and the encoders' symmetry diagnostics.
 
     python docs/results/dos-symmetry/tables.py            # this folder
@@ -67,18 +68,29 @@ def cut_table(errors) -> str:
     return "\n".join(lines)
 
 
-def saving_table(summary: dict) -> str:
-    saving = summary.get("label_saving") or {}
+def label_saving_record(errors) -> dict:
+    """photossl's label saving (as in summary.json) from the finished cells' means over their seeds."""
+    from photossl.evaluation.label_efficiency import label_saving
+
+    rows = [{"method": method, "budget": budget, "dos_rel_l1": value}
+            for (method, budget), values in errors.items() for value in values]
+    return label_saving(rows, "dos_rel_l1").to_dict() if rows else {}
+
+
+def saving_table(saving: dict, errors) -> str:
     if not saving:
-        return "(no label-saving record yet)"
+        return "(no finished cells yet)"
     lines = [f"Reference: {saving['reference']} at {saving['reference_budget']:.0f} labels, "
              f"{100 * saving['at_error']:.2f} %.", "", "| method | labels to reach it | factor |", "|---|---|---|"]
-    for method, row in saving["methods"].items():
+    for method in sorted(saving["methods"], key=lambda m: METHODS.index(m) if m in METHODS else len(METHODS)):
+        row = saving["methods"][method]
+        partial = [f"{b}: {len(errors[method, b])} of 3 seeds" for b in BUDGETS if 0 < len(errors[method, b]) < 3]
+        partial_note = f" [{'; '.join(partial)}]" if partial else ""
         if row.get("reached"):
             tail = " (extrapolated)" if row.get("extrapolated") else ""
-            lines.append(f"| {method} | {row['budget']:.0f}{tail} | {row['factor']:.1f}× |")
+            lines.append(f"| {method} | {row['budget']:.0f}{tail}{partial_note} | {row['factor']:.1f}× |")
         else:
-            lines.append(f"| {method} | {row.get('reason') or 'not reached'} | – |")
+            lines.append(f"| {method} | {row.get('reason') or 'not reached'}{partial_note} | – |")
     return "\n".join(lines)
 
 
@@ -131,12 +143,11 @@ def diagnostics_tables(folder: Path) -> str:
 
 def main(folder: Path) -> None:
     errors, devices = read_errors(folder)
-    summary_path = folder / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
     for title, table in [
         ("Test DOS error (relative L1 on bins 100–399, %), mean over seeds (min–max)", error_table(errors)),
         ("Error cut against the network from scratch / against SimCLR (%, of the means)", cut_table(errors)),
-        ("Labels to reach the network from scratch's 3200-label error", saving_table(summary)),
+        ("Labels to reach the network from scratch's 3200-label error",
+         saving_table(label_saving_record(errors), errors)),
         ("Tuning", tuning_table(folder)),
         ("Where the cells ran", device_table(devices)),
         ("What the encoders learned (1000 held-out test cells)", diagnostics_tables(folder)),
