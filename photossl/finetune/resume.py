@@ -98,6 +98,3 @@ class ResumeFile:
             "elapsed_s": state.elapsed_s,
         }, self.path)
         self._last_save = time.perf_counter()
-
-    def remove(self) -> None:
-        self.path.unlink(missing_ok=True)
