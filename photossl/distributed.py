@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -66,3 +71,26 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     if world_size() == 1:
         return x
     return _GatherWithGrad.apply(x)
+
+
+@contextmanager
+def local_gloo_group(rank: int, world_size: int, port: int, timeout_s: float = 60.0) -> Iterator[None]:
+    """Join a gloo group of ``world_size`` processes on this machine (rank 0 serves ``127.0.0.1:port``) for the
+    body of a spawned worker; when the body finishes the group is destroyed and the process ends with status 0
+    without interpreter teardown. An exception leaves the group and propagates (a non-zero exit).
+
+    Why the hard exit: gloo's worker threads may drop the last collective's tensors just after ``wait()`` returns;
+    if that lands while the interpreter is finalising, the thread's GIL acquire aborts the process (SIGABRT) after
+    its work is done. Write results to files before the body ends: nothing after it runs, atexit handlers included.
+    """
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size,
+                            timeout=timedelta(seconds=timeout_s))
+    try:
+        yield
+    except BaseException:
+        dist.destroy_process_group()
+        raise
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -2,7 +2,6 @@
 
 import socket
 import time
-from datetime import timedelta
 
 import pytest
 import torch
@@ -48,14 +47,7 @@ def _average_over_ranks(t: torch.Tensor) -> torch.Tensor:
 def _worker(rank: int, port: int, out_dir: str) -> None:
     # A forked child must not enter an OpenMP parallel region set up by the parent.
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORLD,
-        timeout=timedelta(seconds=60),
-    )
-    try:
+    with distributed.local_gloo_group(rank, WORLD, port):
         x1, x2, weight = _full_batch()
         rows = slice(rank * ROWS_PER_RANK, (rank + 1) * ROWS_PER_RANK)
         loss, grad = _loss_and_weight_grad(x1[rows], x2[rows], weight, gather_distributed=True)
@@ -80,8 +72,6 @@ def _worker(rank: int, port: int, out_dir: str) -> None:
             },
             f"{out_dir}/rank{rank}.pt",
         )
-    finally:
-        dist.destroy_process_group()
 
 
 def test_helpers_fall_back_without_process_group():
@@ -120,3 +110,13 @@ def test_two_ranks_equal_one_process(tmp_path):
         upstream = torch.arange(12.0, dtype=torch.float64).reshape(4, 3)
         summed_over_ranks = upstream * sum(s + 1 for s in range(WORLD))
         torch.testing.assert_close(result["x_grad"], summed_over_ranks[2 * r : 2 * r + 2])
+
+
+def _failing_worker(rank: int, port: int) -> None:
+    with distributed.local_gloo_group(rank, 1, port):
+        raise ValueError("the body failed")
+
+
+def test_a_failing_body_still_fails_the_process():
+    with pytest.raises(mp.ProcessRaisedException, match="the body failed"):
+        mp.start_processes(_failing_worker, args=(_free_port(),), nprocs=1, join=True, start_method="spawn")

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from photossl.distributed import local_gloo_group
 from photossl.models import PredictionHead, ProjectionHead
 from photossl.training import Objective, PretrainModel, Views, parse_method, train_step
 
@@ -69,9 +69,7 @@ def _step(model: nn.Module, views: Views) -> dict:
 
 def _worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
-                            timeout=timedelta(seconds=60))
-    try:
+    with local_gloo_group(rank, WORLD, port):
         results = {}
         for method in CASES:
             model = nn.parallel.DistributedDataParallel(_model(method))
@@ -88,8 +86,6 @@ def _worker(rank: int, port: int, out: str) -> None:
                 value /= WORLD
         if rank == 0:
             torch.save(results, out)
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ against one, and an exact resume with a non-empty queue."""
 import math
 import socket
 import time
-from datetime import timedelta
 
 import pytest
 import torch
@@ -13,6 +12,7 @@ import torch.multiprocessing as mp
 import torch.nn.functional as F
 from torch import nn
 
+from photossl.distributed import local_gloo_group
 from photossl.errors import PhotosslError
 from photossl.losses import byol_loss, moco_loss, paired_care_equivariance_loss
 from photossl.models import PredictionHead, ProjectionHead
@@ -195,9 +195,7 @@ DDP_METHODS = ("essl-byol", "care-moco")
 
 def _worker(rank: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD,
-                            timeout=timedelta(seconds=60))
-    try:
+    with local_gloo_group(rank, WORLD, port):
         results = {}
         rows = slice(rank * PER_RANK, (rank + 1) * PER_RANK)
         for method in DDP_METHODS:
@@ -211,8 +209,6 @@ def _worker(rank: int, port: int, out: str) -> None:
             torch.save(results, out + ".rank1")
         if rank == 0:
             torch.save(results, out)
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.fixture(scope="module")
