@@ -8,7 +8,9 @@ early stopping and its selection on the validation split. Members are computed t
 up to float rounding, while the per-operation cost is shared. A member whose batch is shorter (the last batch of an
 epoch) is computed with the others of that length; a member that has finished (or failed) leaves the stack.
 Each member writes the folder a run alone writes; ``metrics.json`` adds ``ensemble_members`` (how many runs were
-stacked together) and its ``wall_time_s`` is the run's share of the time of the whole call.
+stacked together) and its ``wall_time_s`` is the run's share of the time of the whole call. A member saves its
+state as a run alone does (``FT/resume.pt``, :mod:`photossl.finetune.member_resume`): an ensemble killed while it
+trains goes on from each member's latest saved epoch when started again.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from photossl.errors import PhotosslError
 from photossl.files import WriteError
 from photossl.finetune.config import FinetuneConfig
 from photossl.finetune.data import FinetuneData
+from photossl.finetune.member_resume import Moments, restore_member, save_member
 from photossl.finetune.outputs import complete_run, prepare_output, refuse_finished
+from photossl.finetune.resume import RESUME_FILE, EpochState, ResumeFile
 from photossl.finetune.stacked import StackedNetwork, can_stack
 from photossl.finetune.stacked_adam import StackedAdam
 from photossl.finetune.targets import score
@@ -46,6 +50,7 @@ class _Member:
     run: NetworkSetup
     rates: torch.optim.Optimizer  # holds no weights: it only carries the run's learning rates through its schedule
     schedule: Any
+    resume: ResumeFile
     epoch: int = 0
     position: int = 0
     order: torch.Tensor | None = None
@@ -55,6 +60,8 @@ class _Member:
     history: list = field(default_factory=list)
     error: Exception | None = None
     stacked_with: int = 1  # members of its stacked network, itself included
+    moments: Moments | None = None  # Adam state restored from the resume file, for the stacked optimiser
+    started: float = 0.0  # when the stacked loop began
 
     @property
     def n(self) -> int:
@@ -120,7 +127,8 @@ def _prepare(slot: int, config: FinetuneConfig, out: Path, overwrite: bool, echo
     # The same schedule a run alone builds, on weightless groups: it yields the run's learning rate of each epoch.
     rates = torch.optim.SGD([{"params": [torch.zeros(1, requires_grad=True)], "lr": group["lr"]}
                              for group in run.groups], lr=config.lr)
-    member = _Member(slot, config, data, out, created, device, run, rates, make_schedule(config, rates, run.epochs))
+    member = _Member(slot, config, data, out, created, device, run, rates, make_schedule(config, rates, run.epochs),
+                     ResumeFile(out / RESUME_FILE, config, echo=echo))
     member.best = run.start_best or member.best
     return member
 
@@ -138,7 +146,7 @@ def _stackable_groups(members: list[_Member]) -> list[list[_Member]]:
 
 def _train_alone(member: _Member) -> None:
     try:
-        member.best, member.history = train_network(member.config, member.run, member.device)
+        member.best, member.history = train_network(member.config, member.run, member.device, member.resume)
     except WriteError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -155,7 +163,10 @@ def _finish(member: _Member, shared_s: float, echo) -> dict[str, Any] | Exceptio
         record = finish_network(member.config, member.data, member.run, member.best, member.history, member.out,
                                 member.device, echo)
         record["ensemble_members"] = member.stacked_with
-        return complete_run(member.config, member.data, record, member.out, shared_s + time.perf_counter() - tick)
+        record = complete_run(member.config, member.data, record, member.out,
+                              shared_s + time.perf_counter() - tick + member.run.elapsed_before_s)
+        member.resume.path.unlink(missing_ok=True)  # after metrics.json: a kill in between only resumes again
+        return record
     except WriteError:
         raise
     except Exception as err:  # noqa: BLE001
@@ -173,9 +184,18 @@ def _remove_empty(out: Path) -> None:
 def _train_stacked(members: list[_Member]) -> None:
     """Train ``members`` as one stacked network until each has finished its epochs, stopped early or failed."""
     device = members[0].device
+    for member in members:
+        _restore(member)
     net = StackedNetwork([m.run.model for m in members]).to(device)
     group_of = {name: 0 if name.startswith("head.") else 1 for name in net.trainable()}
     optimizer = StackedAdam(net.trainable(), group_of, members[0].config.weight_decay)
+    for row, member in enumerate(members):
+        if member.moments is not None:
+            optimizer.load_member(row, *member.moments)
+            member.moments = None
+    started = time.perf_counter()
+    for member in members:
+        member.started = started
     active = list(members)
     while active:
         batches = [_next_batch(m) for m in active]
@@ -209,13 +229,21 @@ def _train_stacked(members: list[_Member]) -> None:
                 if member.position >= member.n:
                     ending.append(row)
         if ending:
-            _end_epochs(net, [active[r] for r in ending], ending, device)
+            _end_epochs(net, optimizer, [active[r] for r in ending], ending, device)
         keep = [row for row, m in enumerate(active) if m.error is None and not _finished(m)]
         if len(keep) < len(active):
             active = [active[row] for row in keep]
             if active:
                 net.keep(keep)
                 optimizer.keep(keep, net.trainable())
+
+
+def _restore(member: _Member) -> None:
+    """Go on from the member's resume file, when it holds a state of this run."""
+    restored = restore_member(member.config, member.run, member.rates, member.schedule, member.resume)
+    if restored is not None:
+        saved, member.moments = restored
+        member.epoch, member.best, member.history = saved.epoch, saved.best, saved.history
 
 
 def _next_batch(member: _Member) -> tuple[torch.Tensor, torch.Tensor]:
@@ -229,8 +257,10 @@ def _next_batch(member: _Member) -> tuple[torch.Tensor, torch.Tensor]:
     return x, run.scaler.forward(y)
 
 
-def _end_epochs(net: StackedNetwork, members: list[_Member], rows: list[int], device: torch.device) -> None:
-    """Close an epoch of ``members`` (stack rows ``rows``): schedule, validation, selection, early stopping."""
+def _end_epochs(net: StackedNetwork, optimizer: StackedAdam, members: list[_Member], rows: list[int],
+                device: torch.device) -> None:
+    """Close an epoch of ``members`` (stack rows ``rows``): schedule, validation, selection, early stopping, and
+    the resume file when one is due."""
     rates = []
     for member in members:
         rates.append(member.rates.param_groups[0]["lr"])
@@ -255,6 +285,11 @@ def _end_epochs(net: StackedNetwork, members: list[_Member], rows: list[int], de
                                f"val_{primary}": error, "best_epoch": member.best[1],
                                "epoch_time_s": round(time.perf_counter() - member.tick, 4)})
         member.position = 0
+        if not _finished(member) and member.resume.due():
+            elapsed = run.elapsed_before_s + time.perf_counter() - member.started
+            save_member(member.config, run, member.resume, EpochState(member.epoch, member.best, member.history,
+                                                                      elapsed),
+                        net.member_state(rows[j]), optimizer.member_state(rows[j]), member.rates, member.schedule)
 
 
 def _finished(member: _Member) -> bool:

@@ -80,17 +80,26 @@ class ResumeFile:
         self._last_save = time.perf_counter()
         return EpochState(int(saved["epoch"]), best, list(saved["history"]), float(saved["elapsed_s"]))
 
+    def due(self) -> bool:
+        """Whether ``every_s`` seconds have passed since the last save (or the restore)."""
+        return time.perf_counter() - self._last_save >= self.every_s
+
     def save_if_due(self, state: EpochState, model, optimizer, schedule, generator: torch.Generator) -> None:
         """Save ``state`` and the run's objects when ``every_s`` seconds have passed since the last save."""
-        if time.perf_counter() - self._last_save < self.every_s:
-            return
+        if self.due():
+            self.save(state, model.state_dict(), optimizer.state_dict(),
+                      None if schedule is None else schedule.state_dict(), generator)
+
+    def save(self, state: EpochState, model_state: dict[str, torch.Tensor], optimizer_state: dict[str, Any],
+             schedule_state: dict[str, Any] | None, generator: torch.Generator) -> None:
+        """Write the file now: ``state``, the model's and a ``torch.optim.Adam``'s state dicts, the schedule's."""
         atomic_torch_save({
             "format": RESUME_FORMAT,
             "settings": settings(self.config),
             "epoch": state.epoch,
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict(),
-            "schedule": None if schedule is None else schedule.state_dict(),
+            "model": {k: v.detach().cpu() for k, v in model_state.items()},
+            "optimizer": optimizer_state,
+            "schedule": schedule_state,
             "generator": generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "best": list(state.best),

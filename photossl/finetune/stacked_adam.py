@@ -2,7 +2,8 @@
 
 The arithmetic is that of ``torch.optim.Adam`` (single-tensor path, L2 weight decay added to the gradient, bias
 corrections from the step count), so a member steps as its own ``torch.optim.Adam`` would. Every member steps at
-every call, so one step count serves all of them.
+every call; members keep their own step counts, which differ when some went on from a saved state
+(:meth:`load_member`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class StackedAdam:
         self.weight_decay, self.betas, self.eps = float(weight_decay), betas, float(eps)
         self.exp_avg = {k: torch.zeros_like(v) for k, v in params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in params.items()}
-        self.steps = 0
+        self.steps = [0] * next(iter(params.values())).shape[0]  # per member
 
     def zero_grad(self) -> None:
         for p in self.params.values():
@@ -33,10 +34,13 @@ class StackedAdam:
     @torch.no_grad()
     def step(self, lrs: list[list[float]]) -> None:
         beta1, beta2 = self.betas
-        self.steps += 1
-        step = float(self.steps)
-        bias_correction1 = 1 - beta1 ** step
-        bias_correction2_sqrt = (1 - beta2 ** step) ** 0.5
+        self.steps = [n + 1 for n in self.steps]
+        bias_correction1 = [1 - beta1 ** float(n) for n in self.steps]
+        # Members with the same step count share a divisor: the same scalar division a member's own Adam makes.
+        rows_at: dict[int, list[int]] = {}
+        for row, n in enumerate(self.steps):
+            rows_at.setdefault(n, []).append(row)
+        sqrt_bc2 = {n: (1 - beta2 ** float(n)) ** 0.5 for n in rows_at}
         sizes: dict[tuple, Tensor] = {}
         for name, param in self.params.items():
             grad = param.grad
@@ -47,12 +51,34 @@ class StackedAdam:
             exp_avg, exp_avg_sq = self.exp_avg[name], self.exp_avg_sq[name]
             exp_avg.lerp_(grad, 1 - beta1)
             exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            if len(rows_at) == 1:
+                denom = (exp_avg_sq.sqrt() / sqrt_bc2[self.steps[0]]).add_(self.eps)
+            else:
+                denom = torch.empty_like(exp_avg_sq)
+                for n, rows in rows_at.items():
+                    index = torch.as_tensor(rows, dtype=torch.long, device=param.device)
+                    denom.index_copy_(0, index, (exp_avg_sq.index_select(0, index).sqrt() / sqrt_bc2[n]).add_(self.eps))
             key = (self.group_of[name], param.dim(), param.dtype, param.device)
             if key not in sizes:  # torch multiplies exp_avg by the float32 step size, then divides: the same here
-                sizes[key] = torch.tensor([-(row[key[0]] / bias_correction1) for row in lrs], dtype=param.dtype,
-                                          device=param.device).view(-1, *([1] * (param.dim() - 1)))
+                sizes[key] = torch.tensor([-(row[key[0]] / bc1) for row, bc1 in zip(lrs, bias_correction1)],
+                                          dtype=param.dtype, device=param.device).view(-1, *([1] * (param.dim() - 1)))
             param.addcdiv_(exp_avg * sizes[key], denom)
+
+    def member_state(self, row: int) -> tuple[int, dict[str, Tensor], dict[str, Tensor]]:
+        """Member ``row``'s (step count, first moments, second moments), CPU copies by parameter name."""
+        return (self.steps[row], {k: v[row].detach().cpu().clone() for k, v in self.exp_avg.items()},
+                {k: v[row].detach().cpu().clone() for k, v in self.exp_avg_sq.items()})
+
+    @torch.no_grad()
+    def load_member(self, row: int, steps: int, exp_avg: dict[str, Tensor], exp_avg_sq: dict[str, Tensor]) -> None:
+        """Set member ``row``'s state (as :meth:`member_state` returns it) to go on from a saved state."""
+        if set(exp_avg) != set(self.exp_avg) or set(exp_avg_sq) != set(self.exp_avg_sq):
+            raise ValueError("the saved Adam state is not of these parameters")
+        self.steps[row] = int(steps)
+        for k, v in exp_avg.items():
+            self.exp_avg[k][row].copy_(v)
+        for k, v in exp_avg_sq.items():
+            self.exp_avg_sq[k][row].copy_(v)
 
     def keep(self, rows: list[int], params: dict[str, Tensor]) -> None:
         """Keep the state of members ``rows`` only, for their stacked ``params`` (e.g. after
@@ -61,3 +87,4 @@ class StackedAdam:
         index = torch.as_tensor(rows, dtype=torch.long, device=next(iter(self.exp_avg.values())).device)
         self.exp_avg = {k: v.index_select(0, index) for k, v in self.exp_avg.items()}
         self.exp_avg_sq = {k: v.index_select(0, index) for k, v in self.exp_avg_sq.items()}
+        self.steps = [self.steps[row] for row in rows]
