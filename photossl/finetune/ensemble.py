@@ -186,6 +186,11 @@ def _train_stacked(members: list[_Member]) -> None:
     device = members[0].device
     for member in members:
         _restore(member)
+    members = [m for m in members if m.error is None]
+    if not members:
+        return
+    for member in members:
+        member.stacked_with = len(members)
     net = StackedNetwork([m.run.model for m in members]).to(device)
     group_of = {name: 0 if name.startswith("head.") else 1 for name in net.trainable()}
     optimizer = StackedAdam(net.trainable(), group_of, members[0].config.weight_decay)
@@ -240,7 +245,11 @@ def _train_stacked(members: list[_Member]) -> None:
 
 def _restore(member: _Member) -> None:
     """Go on from the member's resume file, when it holds a state of this run."""
-    restored = restore_member(member.config, member.run, member.rates, member.schedule, member.resume)
+    try:
+        restored = restore_member(member.config, member.run, member.rates, member.schedule, member.resume)
+    except Exception as err:  # noqa: BLE001 - this run fails, the others go on
+        member.error = err
+        return
     if restored is not None:
         saved, member.moments = restored
         member.epoch, member.best, member.history = saved.epoch, saved.best, saved.history

@@ -138,3 +138,20 @@ def test_stacked_adam_goes_on_from_members_at_different_steps_as_torch_adam():
     assert steps == 7 and torch.equal(exp_avg["head.w"], adams[1].state[alone[1][0]]["exp_avg"])
     with pytest.raises(ValueError, match="not of these parameters"):
         optimizer.load_member(0, 1, {"other": torch.zeros(5, 3)}, {"other": torch.zeros(5, 3)})
+
+
+def test_a_member_whose_file_lacks_its_optimiser_state_fails_alone(tiny_data, tmp_path, save_every_epoch,
+                                                                   monkeypatch):
+    from photossl.errors import PhotosslError
+
+    _kill_ensemble(monkeypatch, tiny_data, tmp_path / "killed")
+    killed = _outs(tmp_path / "killed")
+    saved = torch.load(killed[1] / RESUME_FILE, weights_only=False)
+    saved["optimizer"]["state"] = {}
+    torch.save(saved, killed[1] / RESUME_FILE)
+    results = finetune_ensemble(_configs(tiny_data), killed, overwrite=True)
+    assert isinstance(results[1], PhotosslError) and "holds no optimiser state" in str(results[1])
+    assert (killed[1] / RESUME_FILE).exists() and not (killed[1] / "metrics.json").exists()
+    for i in (0, 2):
+        assert not isinstance(results[i], Exception), results[i]
+        assert results[i]["ensemble_members"] == 2 and not (killed[i] / RESUME_FILE).exists()
