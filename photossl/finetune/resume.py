@@ -8,6 +8,7 @@ uninterrupted run would have had, bit for bit. The file is written atomically, a
 training (the long epochs of exactly symmetric networks are checkpointed every epoch, a seconds-long run not at all),
 and removed once the run's ``metrics.json`` is written. A file written under other settings (``settings`` of the
 config: execution keys such as threads or device may differ) or that cannot be read is ignored, with a message.
+Members of a stacked ensemble write and read the same file (:mod:`photossl.finetune.member_resume`).
 """
 
 from __future__ import annotations
