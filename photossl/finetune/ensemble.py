@@ -295,7 +295,8 @@ def _end_epochs(net: StackedNetwork, optimizer: StackedAdam, members: list[_Memb
                                "epoch_time_s": round(time.perf_counter() - member.tick, 4)})
         member.position = 0
         if not _finished(member) and member.resume.due():
-            elapsed = run.elapsed_before_s + time.perf_counter() - member.started
+            # the member's share of the stack's time, as its wall_time_s is
+            elapsed = run.elapsed_before_s + (time.perf_counter() - member.started) / member.stacked_with
             save_member(member.config, run, member.resume, EpochState(member.epoch, member.best, member.history,
                                                                       elapsed),
                         net.member_state(rows[j]), optimizer.member_state(rows[j]), member.rates, member.schedule)

@@ -1,5 +1,7 @@
 """Runs fine-tuned together as one stacked network equal the same runs fine-tuned alone: same initial weights, same
-batches and augmentations, same steps, learning rates, early stopping and selection, up to float rounding."""
+batches and augmentations, same steps, learning rates, early stopping and selection, up to float rounding. An
+ensemble killed while it trains goes on from each member's latest saved epoch and ends as an uninterrupted one; a
+member's resume file is the one a run alone writes."""
 
 import csv
 import json
@@ -7,8 +9,12 @@ import json
 import pytest
 import torch
 
+import photossl.finetune.ensemble as ensemble_module
+import photossl.finetune.resume as resume_module
+from photossl.errors import PhotosslError
 from photossl.finetune import finetune, make_finetune_config
 from photossl.finetune.ensemble import finetune_ensemble
+from photossl.finetune.resume import RESUME_FILE
 
 # 10 and 20 labels at batch 8 end every epoch with a short batch (2 and 4 cells); the step cap gives them 2 and 4
 # epochs of a cosine schedule.
@@ -96,7 +102,6 @@ def test_a_failing_member_fails_alone(tiny_data, tmp_path):
 
 
 def test_a_member_whose_loss_diverges_fails_without_disturbing_the_others(tiny_data, tmp_path, monkeypatch):
-    from photossl.errors import PhotosslError
     from photossl.finetune import ensemble
 
     real = ensemble.setup_network
@@ -117,3 +122,91 @@ def test_a_member_whose_loss_diverges_fails_without_disturbing_the_others(tiny_d
         b, s = cells[i]
         alone = finetune(_configs(tiny_data, [(b, s)])[0], tmp_path / f"alone-{b}-{s}")
         _assert_same_run(tmp_path / f"alone-{b}-{s}", tmp_path / f"together-{b}-{s}", alone, together[i])
+
+
+# ------------------------------------------------------------------------------------------------- after a kill
+# 10 labels at batch 8: 2 batches an epoch; 20 labels: 3. Killed during the 7th validation (the third member's
+# second epoch), the members have saved 3, 2 and 1 epochs: 6, 6 and 3 steps.
+RESUME_BASE = {**BASE, "epochs": 5, "max_steps": None}
+RESUME_CELLS = [(10, 0), (20, 0), (20, 1)]
+
+
+def _resume_configs(tiny_data):
+    return [make_finetune_config({"data": str(tiny_data), **RESUME_BASE, "budget": b, "seed": s})
+            for b, s in RESUME_CELLS]
+
+
+def _outs(root):
+    return [root / f"{b}-{s}" for b, s in RESUME_CELLS]
+
+
+def _metrics(out):
+    return json.loads((out / "metrics.json").read_text())
+
+
+@pytest.fixture
+def save_every_epoch(monkeypatch):
+    monkeypatch.setattr(resume_module, "RESUME_EVERY_S", 0.0)
+
+
+def _kill_ensemble(monkeypatch, tiny_data, root, call: int = 7) -> None:
+    """Run the ensemble into ``root`` and stop it during the ``call``-th validation, as a kill would."""
+    score, calls = ensemble_module.score, []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            raise KeyboardInterrupt
+        return score(*args, **kwargs)
+
+    monkeypatch.setattr(ensemble_module, "score", dying)
+    with pytest.raises(KeyboardInterrupt):
+        finetune_ensemble(_resume_configs(tiny_data), _outs(root), overwrite=True)
+    monkeypatch.setattr(ensemble_module, "score", score)
+
+
+def test_a_killed_ensemble_resumes_and_ends_as_an_uninterrupted_one(tiny_data, tmp_path, save_every_epoch,
+                                                                     monkeypatch):
+    whole = finetune_ensemble(_resume_configs(tiny_data), _outs(tmp_path / "whole"), overwrite=True)
+    assert all(not isinstance(r, Exception) for r in whole), whole
+    assert not any((out / RESUME_FILE).exists() for out in _outs(tmp_path / "whole"))
+
+    _kill_ensemble(monkeypatch, tiny_data, tmp_path / "killed")
+    killed = _outs(tmp_path / "killed")
+    assert [torch.load(out / RESUME_FILE, weights_only=False)["epoch"] for out in killed] == [3, 2, 1]
+    assert not any((out / "metrics.json").exists() for out in killed)
+
+    messages = []
+    results = finetune_ensemble(_resume_configs(tiny_data), killed, overwrite=True, echo=messages.append)
+    for out, epoch, record in zip(killed, (3, 2, 1), results, strict=True):
+        assert not isinstance(record, Exception), record
+        assert any(m.startswith(f"resuming {out} after epoch {epoch}") for m in messages), messages
+        assert record["resumed_at_epoch"] == epoch and record["ensemble_members"] == 3
+        assert not (out / RESUME_FILE).exists()
+    for reference, other in zip(_outs(tmp_path / "whole"), killed, strict=True):
+        _assert_same_run(reference, other, _metrics(reference), _metrics(other))
+
+
+def test_a_run_alone_goes_on_from_a_members_file(tiny_data, tmp_path, save_every_epoch, monkeypatch):
+    _kill_ensemble(monkeypatch, tiny_data, tmp_path / "killed")
+    config, out = _resume_configs(tiny_data)[2], _outs(tmp_path / "killed")[2]
+    alone = finetune(config, tmp_path / "alone")
+    messages = []
+    record = finetune(config, out, echo=messages.append)
+    assert record["resumed_at_epoch"] == 1 and any(m.startswith(f"resuming {out} after epoch 1") for m in messages)
+    _assert_same_run(tmp_path / "alone", out, alone, record)
+
+
+def test_a_member_whose_file_lacks_its_optimiser_state_fails_alone(tiny_data, tmp_path, save_every_epoch,
+                                                                   monkeypatch):
+    _kill_ensemble(monkeypatch, tiny_data, tmp_path / "killed")
+    killed = _outs(tmp_path / "killed")
+    saved = torch.load(killed[1] / RESUME_FILE, weights_only=False)
+    saved["optimizer"]["state"] = {}
+    torch.save(saved, killed[1] / RESUME_FILE)
+    results = finetune_ensemble(_resume_configs(tiny_data), killed, overwrite=True)
+    assert isinstance(results[1], PhotosslError) and "holds no optimiser state" in str(results[1])
+    assert (killed[1] / RESUME_FILE).exists() and not (killed[1] / "metrics.json").exists()
+    for i in (0, 2):
+        assert not isinstance(results[i], Exception), results[i]
+        assert results[i]["ensemble_members"] == 2 and not (killed[i] / RESUME_FILE).exists()

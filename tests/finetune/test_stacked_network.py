@@ -1,5 +1,6 @@
 """A stacked network computes each member's own network (outputs, gradients, batch-norm statistics), also for a
-subset of its members; stacked Adam steps each member as its own ``torch.optim.Adam`` would."""
+subset of its members; stacked Adam steps each member as its own ``torch.optim.Adam`` would, also when the
+members go on from different step counts."""
 
 import pytest
 import torch
@@ -78,22 +79,56 @@ def test_exactly_symmetric_encoders_are_not_stacked():
     assert can_stack(_members(1)[0])
 
 
-def test_stacked_adam_steps_each_member_as_torch_adam():
-    torch.manual_seed(0)
-    weights = [torch.randn(5, 3) for _ in range(3)]
-    rates = [[1e-3, 1e-4], [5e-3, 5e-4], [2e-3, 2e-4]]  # per member: head group, encoder group
-    stacked = {"head.w": torch.stack(weights).requires_grad_(), "encoder.w": torch.stack(weights).requires_grad_()}
-    optimizer = StackedAdam(stacked, {"head.w": 0, "encoder.w": 1}, weight_decay=1e-5)
+RATES = [[1e-3, 1e-4], [5e-3, 5e-4], [2e-3, 2e-4]]  # per member: head group, encoder group
+
+
+def _alone_adams(weights):
     alone = [(w.clone().requires_grad_(), w.clone().requires_grad_()) for w in weights]
     adams = [torch.optim.Adam([{"params": [h], "lr": r[0]}, {"params": [e], "lr": r[1]}], lr=r[0], weight_decay=1e-5)
-             for (h, e), r in zip(alone, rates)]
-    for step in range(4):
-        grads = torch.randn(3, 5, 3)
+             for (h, e), r in zip(alone, RATES)]
+    return alone, adams
+
+
+def _step_both_and_compare(optimizer, stacked, alone, adams, steps):
+    """Step the stacked optimiser and each member's own Adam on the same gradients; the weights stay equal."""
+    for step in range(steps):
+        grads = torch.randn(len(alone), 5, 3)
         optimizer.zero_grad()
         stacked["head.w"].grad, stacked["encoder.w"].grad = grads.clone(), 2 * grads
-        optimizer.step(rates)
+        optimizer.step(RATES)
         for m, ((h, e), adam) in enumerate(zip(alone, adams)):
             adam.zero_grad()
             h.grad, e.grad = grads[m].clone(), 2 * grads[m]
             adam.step()
             assert torch.equal(stacked["head.w"][m], h) and torch.equal(stacked["encoder.w"][m], e), step
+
+
+def test_stacked_adam_steps_each_member_as_torch_adam():
+    torch.manual_seed(0)
+    weights = [torch.randn(5, 3) for _ in range(3)]
+    stacked = {"head.w": torch.stack(weights).requires_grad_(), "encoder.w": torch.stack(weights).requires_grad_()}
+    optimizer = StackedAdam(stacked, {"head.w": 0, "encoder.w": 1}, weight_decay=1e-5)
+    _step_both_and_compare(optimizer, stacked, *_alone_adams(weights), steps=4)
+
+
+def test_stacked_adam_goes_on_from_members_at_different_steps_as_torch_adam():
+    torch.manual_seed(0)
+    alone, adams = _alone_adams([torch.randn(5, 3) for _ in range(3)])
+    for m, ((h, e), adam) in enumerate(zip(alone, adams)):  # members 0, 1, 2 have stepped 1, 4 and 2 times
+        for _ in range((1, 4, 2)[m]):
+            adam.zero_grad()
+            h.grad, e.grad = torch.randn(5, 3), torch.randn(5, 3)
+            adam.step()
+    stacked = {"head.w": torch.stack([h.detach() for h, _ in alone]).requires_grad_(),
+               "encoder.w": torch.stack([e.detach() for _, e in alone]).requires_grad_()}
+    optimizer = StackedAdam(stacked, {"head.w": 0, "encoder.w": 1}, weight_decay=1e-5)
+    for m, ((h, e), adam) in enumerate(zip(alone, adams)):
+        optimizer.load_member(m, int(adam.state[h]["step"]),
+                              {"head.w": adam.state[h]["exp_avg"], "encoder.w": adam.state[e]["exp_avg"]},
+                              {"head.w": adam.state[h]["exp_avg_sq"], "encoder.w": adam.state[e]["exp_avg_sq"]})
+    assert optimizer.steps == [1, 4, 2]
+    _step_both_and_compare(optimizer, stacked, alone, adams, steps=3)
+    steps, exp_avg, _ = optimizer.member_state(1)
+    assert steps == 7 and torch.equal(exp_avg["head.w"], adams[1].state[alone[1][0]]["exp_avg"])
+    with pytest.raises(ValueError, match="not of these parameters"):
+        optimizer.load_member(0, 1, {"other": torch.zeros(5, 3)}, {"other": torch.zeros(5, 3)})
